@@ -1,0 +1,37 @@
+"""The one place that adapts CrypTen 0.4.1 to torch 2.13. Import crypten only through here.
+
+Two adaptations, both measured (shared/STACK.md):
+
+1. torch moved ``torch.onnx._internal.registration`` to
+   ``torch.onnx._internal.torchscript_exporter.registration``; CrypTen only imports the name,
+   so registering the new module under the old name is enough.
+2. CrypTen passes no timeout to ``init_process_group``/``new_group``, so a party whose peer
+   died would wait torch's default 30 minutes. ``set_collective_timeout`` lowers torch's
+   default for the process; it applies to the rendezvous and to every collective.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from datetime import timedelta
+from types import ModuleType
+
+_OLD = "torch.onnx._internal.registration"
+_NEW = "torch.onnx._internal.torchscript_exporter.registration"
+
+
+def load_crypten() -> ModuleType:
+    """Import crypten with the registration alias in place."""
+    if _OLD not in sys.modules:
+        sys.modules[_OLD] = importlib.import_module(_NEW)
+    import crypten
+
+    return crypten
+
+
+def set_collective_timeout(seconds: float) -> None:
+    """Bound the rendezvous and every gloo collective of this process to ``seconds``."""
+    from torch.distributed import distributed_c10d
+
+    distributed_c10d.default_pg_timeout = timedelta(seconds=seconds)

@@ -1,0 +1,79 @@
+"""The registered data sets and how demos split them into providers' partitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from flai.datasets import census, heart
+from flai.datasets.partition import dirichlet_split, natural_split
+from flai.datasets.schema import Categorical, Numeric, TabularSchema
+
+__all__ = [
+    "Categorical",
+    "Dataset",
+    "Numeric",
+    "Partitioning",
+    "TabularSchema",
+    "partition_path",
+    "write_partitions",
+]
+
+
+class Dataset(Enum):
+    """Data sets that ship inside packages, usable offline."""
+
+    HEART = "heart"
+    CENSUS = "census"
+
+    @property
+    def schema(self) -> TabularSchema:
+        return _SCHEMAS[self]
+
+    def load(self) -> pd.DataFrame:
+        return _LOADERS[self]()
+
+
+_SCHEMAS = {Dataset.HEART: heart.SCHEMA, Dataset.CENSUS: census.SCHEMA}
+_LOADERS: dict[Dataset, Callable[[], pd.DataFrame]] = {
+    Dataset.HEART: heart.load,
+    Dataset.CENSUS: census.load,
+}
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """How a pooled data set becomes providers: by its natural site, or Dirichlet label skew."""
+
+    providers: int | None = None  # None: one provider per natural site
+    alpha: float = 0.5
+    seed: int = 0
+
+
+def split(dataset: Dataset, frame: pd.DataFrame, how: Partitioning) -> dict[str, pd.DataFrame]:
+    if how.providers is None:
+        if dataset is not Dataset.HEART:
+            raise ValueError(f"{dataset.value} has no natural split; give a provider count")
+        return natural_split(frame, heart.SITE_COLUMN)
+    frame = frame.drop(columns=[heart.SITE_COLUMN], errors="ignore")
+    return dirichlet_split(frame, dataset.schema.label, how.providers, how.alpha, how.seed)
+
+
+def partition_path(data_dir: Path, provider: str, table: str) -> Path:
+    """Where provider ``provider`` keeps its table: one directory per provider."""
+    return data_dir / "providers" / provider / f"{table}.parquet"
+
+
+def write_partitions(dataset: Dataset, data_dir: Path, how: Partitioning) -> dict[str, Path]:
+    """Write each provider's partition as Parquet; return provider name -> file."""
+    paths = {}
+    for provider, part in split(dataset, dataset.load(), how).items():
+        path = partition_path(data_dir, provider, dataset.schema.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.to_parquet(path, index=False)
+        paths[provider] = path
+    return paths

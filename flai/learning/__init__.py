@@ -1,0 +1,1 @@
+"""Models, local training and the aggregation strategies: algorithm only, no transport."""

@@ -1,0 +1,75 @@
+"""The lifecycle of one CrypTen session in one party's process.
+
+A session is one rendezvous of a fixed set of parties (the aggregator is rank 0). Each
+secure computation runs in a fresh session: a failed one is abandoned whole and re-run with
+the parties still alive, never resumed mid-collective.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from flai.crypten_compat import load_crypten, set_collective_timeout
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MpcSession:
+    """Who takes part (party names, rank = position) and where they meet."""
+
+    session_id: str
+    parties: tuple[str, ...]
+    host: str
+    port: int
+    timeout_s: float
+
+    @property
+    def rendezvous(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+    def rank_of(self, party: str) -> int:
+        return self.parties.index(party)
+
+
+def free_port(host: str) -> int:
+    """A TCP port free on ``host`` now, for the rank-0 party to listen on."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def joined(session: MpcSession, party: str) -> Iterator[int]:
+    """Join ``session`` as ``party``; yields the rank. Blocks until every party joined.
+
+    Raises on timeout (``session.timeout_s``) if a party never arrives or dies mid-way.
+    """
+    crypten = load_crypten()
+    set_collective_timeout(session.timeout_s)
+    rank = session.rank_of(party)
+    os.environ.update(
+        RENDEZVOUS=session.rendezvous,
+        WORLD_SIZE=str(len(session.parties)),
+        RANK=str(rank),
+        DISTRIBUTED_BACKEND="gloo",
+    )
+    if ipaddress.ip_address(socket.gethostbyname(session.host)).is_loopback:
+        os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+    crypten.init()
+    try:
+        yield rank
+    finally:
+        crypten.uninit()
+
+
+def run_in_session(session: MpcSession, party: str, protocol: Callable[[int], T]) -> T:
+    """Join ``session``, run ``protocol(rank)``, leave. The unit a party actor exposes."""
+    with joined(session, party) as rank:
+        return protocol(rank)

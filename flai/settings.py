@@ -1,0 +1,77 @@
+"""Every tunable of FLAI, in one place.
+
+Values come from, highest first: ``FLAI_*`` environment variables, the TOML file named by
+``FLAI_CONFIG`` (default ``flai.toml`` in the working directory, if present), the defaults
+below. Switching a part from its embedded default to a real one is configuration only.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLAI_", extra="ignore")
+
+    # Where providers' partitions, the local store, lineage and chain state live.
+    data_dir: Path = Path(".flai")
+
+    # Compute: None starts a local Ray; an address ("ray://host:10001" or "auto") joins a cluster.
+    ray_address: str | None = None
+    ray_namespace: str = "flai"
+    # Custom Ray resource a provider's actor requires, e.g. "org" pins provider "x" to a node
+    # started with --resources '{"org:x": 1}'. None: place anywhere.
+    provider_resource_prefix: str | None = None
+
+    # Secure multi-party computation.
+    mpc_host: str = "127.0.0.1"  # where the aggregator party listens for the rendezvous
+    mpc_timeout_s: float = Field(60.0, gt=0)  # rendezvous and every collective
+    max_update_norm: float = Field(100.0, gt=0)  # L2 bound on a provider's model update
+    min_providers: int = Field(2, ge=2)  # below this a round refuses to aggregate
+    provider_call_timeout_s: float = Field(120.0, gt=0)  # local training/evaluation calls
+    ping_timeout_s: float = Field(10.0, gt=0)  # a provider silent this long sits the round out
+
+    # Federated analytics disclosure control.
+    min_group_size: int = Field(10, ge=1)
+    epsilon_budget: float = Field(10.0, gt=0)
+
+    # Chain: None runs py-evm in process; otherwise a JSON-RPC URL (anvil, a testnet, an L2).
+    chain_url: str | None = None
+    # Storage: None keeps a local content-addressed store under data_dir; otherwise a
+    # Kubo-compatible RPC API address such as "http://127.0.0.1:5001".
+    ipfs_api: str | None = None
+
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _absolute_data_dir(self) -> "Settings":
+        self.data_dir = self.data_dir.expanduser().resolve()
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("FLAI_CONFIG", "flai.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The DAGs: the order of steps, nothing else."""

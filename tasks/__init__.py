@@ -1,0 +1,1 @@
+"""Prefect tasks: one step each, thin, safe to retry."""
