@@ -3,9 +3,10 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
+NPM_STAMP := contracts/node_modules/.installed-stamp
 RUN := scripts/loopback-only
 
-.PHONY: demo test env bench clean
+.PHONY: demo test env bench clean contracts
 
 env: $(STAMP)
 
@@ -16,14 +17,23 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 	$(VENV)/bin/pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
+# Node is needed only to recompile contracts and to run anvil; Python users get the
+# committed artifacts.
+$(NPM_STAMP): contracts/package.json contracts/package-lock.json
+	npm ci --prefix contracts --no-audit --no-fund
+	touch $@
+
+contracts: $(NPM_STAMP)
+	node contracts/compile.mjs
+
 demo: $(STAMP)
 	$(RUN) $(VENV)/bin/flai demo
 
-test: $(STAMP)
+test: $(STAMP) $(NPM_STAMP)
 	$(RUN) $(VENV)/bin/python -m pytest
 
 bench: $(STAMP)
 	$(RUN) $(VENV)/bin/python bench/secure_aggregation.py
 
 clean:
-	rm -rf $(VENV) .flai
+	rm -rf $(VENV) .flai contracts/node_modules

@@ -11,7 +11,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,6 +47,8 @@ class Settings(BaseSettings):
 
     # Chain: None runs py-evm in process; otherwise a JSON-RPC URL (anvil, a testnet, an L2).
     chain_url: str | None = None
+    chain_private_key: SecretStr | None = None  # signer on a real network; None: node's account
+    anvil_port: int = 8545  # `flai chain up`
     # Storage: None keeps a local content-addressed store under data_dir; otherwise a
     # Kubo-compatible RPC API address such as "http://127.0.0.1:5001".
     ipfs_api: str | None = None

@@ -319,7 +319,7 @@ contract LineageRegistry is AccessControl {
             stored.samples == given.samples;
     }
 
-    function _equal(string storage stored, string calldata given) private view returns (bool) {
+    function _equal(string storage stored, string calldata given) private pure returns (bool) {
         return keccak256(bytes(stored)) == keccak256(bytes(given));
     }
 }

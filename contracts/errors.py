@@ -1,0 +1,101 @@
+"""Typed errors of the chain client.
+
+A contract revert becomes a :class:`LedgerRevertError` that names the Solidity custom error
+and its decoded arguments; the errors callers act on (a conflicting record, a missing role, a
+missing record) get their own subclasses so that a task can catch them without matching
+strings. Which Solidity error maps to which subclass is the table :data:`REVERT_KINDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Base of every error raised by the chain client."""
+
+
+class LedgerValueError(LedgerError, ValueError):
+    """An argument cannot be sent to the chain (wrong length, out of range, not an address)."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        super().__init__(f"{field}={value!r}: expected {expected}")
+        self.field = field
+        self.value = value
+        self.expected = expected
+
+
+class LedgerConnectionError(LedgerError):
+    """The JSON-RPC node does not answer."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__(f"no EVM node answers at {url}: {detail}")
+        self.url = url
+
+
+class LedgerManifestError(LedgerError):
+    """A deployment manifest is unreadable or does not describe the chain it is used with."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"deployment manifest {path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class LedgerRevertError(LedgerError):
+    """A contract call or transaction reverted.
+
+    ``error`` is the Solidity error's name (``"LineageRegistryRoundConflict"``, ``"Error"``
+    for ``require`` strings, ``"Panic"``), ``arguments`` its decoded arguments by name.
+    """
+
+    def __init__(self, contract: str, function: str, error: str, arguments: Mapping[str, Any]) -> None:
+        shown = ", ".join(f"{name}={_show(value)}" for name, value in arguments.items())
+        super().__init__(f"{contract}.{function} reverted with {error}({shown})")
+        self.contract = contract
+        self.function = function
+        self.error = error
+        self.arguments = dict(arguments)
+
+
+class LedgerConflictError(LedgerRevertError):
+    """The key is already recorded with different content (lineage cannot be rewritten)."""
+
+
+class LedgerUnauthorizedError(LedgerRevertError):
+    """The sender lacks the role (or ownership) the function requires."""
+
+
+class LedgerNotFoundError(LedgerRevertError):
+    """The task, round, query or token asked for does not exist."""
+
+
+class LedgerTransactionFailedError(LedgerError):
+    """A transaction was mined but failed, or no receipt came in time, for a reason the chain did not give."""
+
+    def __init__(self, contract: str, function: str, tx_hash: str | None, detail: str) -> None:
+        super().__init__(f"{contract}.{function} (tx {tx_hash}) failed: {detail}")
+        self.contract = contract
+        self.function = function
+        self.tx_hash = tx_hash
+
+
+REVERT_KINDS: Mapping[str, type[LedgerRevertError]] = {
+    "AccessControlUnauthorizedAccount": LedgerUnauthorizedError,
+    "ContributionBadgeUnauthorizedBurn": LedgerUnauthorizedError,
+    "LineageRegistryTaskConflict": LedgerConflictError,
+    "LineageRegistryRoundConflict": LedgerConflictError,
+    "LineageRegistryQueryConflict": LedgerConflictError,
+    "ContributionBadgeAlreadyHeld": LedgerConflictError,
+    "LineageRegistryUnknownTask": LedgerNotFoundError,
+    "LineageRegistryUnknownRound": LedgerNotFoundError,
+    "LineageRegistryUnknownQuery": LedgerNotFoundError,
+    "ContributionBadgeNotHeld": LedgerNotFoundError,
+    "ERC721NonexistentToken": LedgerNotFoundError,
+}
+"""Solidity error name -> the Python class raised; any other error raises :class:`LedgerRevertError`."""
+
+
+def _show(value: Any) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else repr(value)

@@ -1,0 +1,466 @@
+"""The chain client of FLAI: deploy or attach to the contracts, record lineage, mint rewards.
+
+A :class:`Ledger` is one deployment of the three contracts (``FLAIToken``,
+``ContributionBadge``, ``LineageRegistry``) seen through one sending account. It runs against
+the embedded py-evm chain (no URL: the default, in process) or any JSON-RPC node (anvil, a
+testnet, an L2), waits for every receipt, and turns reverts into typed errors that name the
+Solidity error (:mod:`contracts.errors`).
+
+Every record is idempotent on chain: recording identical content again is a transaction
+that changes nothing and emits no event, reported as ``already_recorded=True``, so a retried
+Prefect task is safe; different content under a recorded key raises
+:class:`~contracts.errors.LedgerConflictError`.
+
+Typical use, from a task::
+
+    ledger = Ledger.from_settings()
+    result = ledger.record_round(task_id, 0, cid, sha, commitment, report_hash, metrics)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_tester.exceptions import TransactionFailed
+from eth_utils import is_address, keccak, to_checksum_address
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractConstructor, ContractEvent, ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.logs import DISCARD
+from web3.middleware import SignAndSendRawMiddlewareBuilder
+from web3.types import TxReceipt
+
+from contracts.compiled import ChainContract, compiled
+from contracts.errors import (
+    LedgerConnectionError,
+    LedgerManifestError,
+    LedgerTransactionFailedError,
+    LedgerValueError,
+)
+from contracts.manifest import DeploymentManifest, manifest_path
+from contracts.records import (
+    BadgeMinted,
+    Bytes32,
+    QueryRecord,
+    RecordResult,
+    RoundMetrics,
+    RoundRecord,
+    TaskInfo,
+    TxResult,
+    check_uint,
+    to_bytes32,
+)
+from contracts.revert import revert_error
+from flai.settings import Settings, get_settings
+
+RECEIPT_TIMEOUT_S = 120.0
+RPC_TIMEOUT_S = 30.0
+
+
+class Role(Enum):
+    """The AccessControl roles of the contracts (the value is the role's bytes32 id)."""
+
+    DEFAULT_ADMIN = bytes(32)
+    MINTER = keccak(text="MINTER_ROLE")  # FLAIToken, ContributionBadge
+    REPUTATION = keccak(text="REPUTATION_ROLE")  # ContributionBadge
+    REGISTRAR = keccak(text="REGISTRAR_ROLE")  # LineageRegistry: registerTask
+    RECORDER = keccak(text="RECORDER_ROLE")  # LineageRegistry: recordRound, recordQuery
+
+
+@dataclass(frozen=True, eq=False)
+class Chain:
+    """A connection to one chain, shared by every Ledger of the process that uses it.
+
+    ``lock`` serialises sending: the embedded chain is not thread-safe, and one account's
+    nonces must be taken in order.
+    """
+
+    web3: Web3
+    url: str | None
+    chain_id: int
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def embedded(self) -> bool:
+        return self.url is None
+
+    def unlocked_account(self, index: int = 0) -> str:
+        """The node's unlocked account ``index`` (the embedded chain and anvil have ten)."""
+        accounts = self.web3.eth.accounts
+        if index >= len(accounts):
+            raise LedgerValueError(
+                "account index", index, f"one of the node's {len(accounts)} unlocked accounts"
+            )
+        return accounts[index]
+
+    def add_signer(self, private_key: str) -> str:
+        """Signs transactions from ``private_key``'s account locally and returns its address."""
+        try:
+            account = Account.from_key(private_key)
+        except (ValueError, TypeError) as exc:
+            raise LedgerValueError("private_key", "(hidden)", "a 32-byte hex private key") from exc
+        name = f"flai-signer-{account.address}"
+        with self.lock:
+            if name not in self.web3.middleware_onion:
+                self.web3.middleware_onion.inject(
+                    SignAndSendRawMiddlewareBuilder.build(account), name=name, layer=0
+                )
+        return account.address
+
+
+def connect(url: str | None = None) -> Chain:
+    """The process's connection to ``url``, or to the embedded chain when ``url`` is None.
+
+    The embedded chain's state lives in this process, so there is one per process and every
+    Ledger opened here shares it (with Prefect's RayTaskRunner each worker process would get
+    its own: use a node URL there).
+    """
+    return _connect(url)
+
+
+@cache
+def _connect(url: str | None) -> Chain:
+    if url is None:
+        web3 = Web3(EthereumTesterProvider())
+        return Chain(web3, None, web3.eth.chain_id)
+    if not url.startswith(("http://", "https://")):
+        raise LedgerValueError("url", url, "an http(s):// JSON-RPC URL, or None for the embedded chain")
+    web3 = Web3(HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
+    try:
+        chain_id = web3.eth.chain_id
+    except (OSError, ValueError) as exc:  # requests' errors are OSErrors
+        raise LedgerConnectionError(url, str(exc)) from exc
+    return Chain(web3, url, chain_id)
+
+
+class Ledger:
+    """One deployment of FLAI's contracts, used from one account (``sender``)."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        manifest: DeploymentManifest,
+        sender: str,
+        *,
+        receipt_timeout_s: float = RECEIPT_TIMEOUT_S,
+    ) -> None:
+        """Use :meth:`open`, :meth:`deploy` or :meth:`attach`; this trusts the manifest unchecked."""
+        self.chain = chain
+        self.manifest = manifest
+        self.sender = sender
+        self.receipt_timeout_s = receipt_timeout_s
+        self._contracts = {
+            contract: chain.web3.eth.contract(address=address, abi=compiled(contract).abi)
+            for contract, address in manifest.addresses.items()
+        }
+
+    # -- getting a Ledger ------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, *, private_key: str | None = None) -> Ledger:
+        """The Ledger of the configured chain (``chain_url``; None: embedded), its manifest
+        kept under ``<data_dir>/chain``."""
+        settings = settings or get_settings()
+        return cls.open(settings.data_dir / "chain", settings.chain_url, private_key=private_key)
+
+    @classmethod
+    def open(cls, state_dir: Path, url: str | None = None, *, private_key: str | None = None) -> Ledger:
+        """Attaches to the deployment recorded under ``state_dir`` for this chain, or deploys
+        one and records it there.
+
+        The embedded chain starts empty in every process, so a manifest of it from another
+        process points at nothing: then it deploys anew. On a node the same case raises
+        :class:`~contracts.errors.LedgerManifestError` instead of silently forking lineage.
+
+        The sender is ``private_key``'s account, or else the node's first unlocked account.
+        """
+        chain = connect(url)
+        sender = chain.add_signer(private_key) if private_key else chain.unlocked_account()
+        with chain.lock:
+            path = manifest_path(Path(state_dir), chain.chain_id)
+            if path.exists():
+                manifest = DeploymentManifest.load(path)
+                if not chain.embedded or _has_code(chain.web3, manifest):
+                    return cls.attach(chain, manifest, sender, source=path)
+            ledger = cls.deploy(chain, sender)
+            ledger.manifest.save(Path(state_dir))
+            return ledger
+
+    @classmethod
+    def deploy(cls, chain: Chain, sender: str) -> Ledger:
+        """Deploys the three contracts; ``sender`` becomes admin and holds every role."""
+        addresses: dict[ChainContract, str] = {}
+        first_block = None
+        for contract in ChainContract:
+            artifact = compiled(contract)
+            factory = chain.web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+            receipt = _send(chain, sender, contract, factory.constructor(sender), RECEIPT_TIMEOUT_S)
+            addresses[contract] = receipt["contractAddress"]
+            first_block = first_block if first_block is not None else receipt["blockNumber"]
+        manifest = DeploymentManifest(
+            chain_id=chain.chain_id,
+            deployment_block=first_block,
+            deployer=sender,
+            addresses=addresses,
+        )
+        return cls(chain, manifest, sender)
+
+    @classmethod
+    def attach(
+        cls, chain: Chain, manifest: DeploymentManifest, sender: str, *, source: object = "manifest"
+    ) -> Ledger:
+        """The deployment ``manifest`` describes, after checking it is on this chain."""
+        chain_id = chain.chain_id
+        if manifest.chain_id != chain_id:
+            raise LedgerManifestError(
+                source, f"is for chain {manifest.chain_id}, connected to chain {chain_id}"
+            )
+        missing = [
+            f"{c.value} at {a}" for c, a in manifest.addresses.items() if not chain.web3.eth.get_code(a)
+        ]
+        if missing:
+            raise LedgerManifestError(
+                source,
+                f"no contract code for {', '.join(missing)}: the chain was reset or this is another chain "
+                "with the same id; remove the manifest to deploy anew",
+            )
+        return cls(chain, manifest, sender)
+
+    def as_sender(self, sender: str) -> Ledger:
+        """The same deployment, sending from another account (unlocked, or added with a signer)."""
+        return Ledger(
+            self.chain, self.manifest, _address(sender, "sender"), receipt_timeout_s=self.receipt_timeout_s
+        )
+
+    def contract(self, contract: ChainContract) -> Contract:
+        """The web3 contract object, for reads and event queries the typed methods do not cover."""
+        return self._contracts[contract]
+
+    # -- lineage ----------------------------------------------------------------------------
+
+    def register_task(self, task_id: Bytes32, owner: str, spec_cid: str, dataset_name: str) -> RecordResult:
+        """Registers a training task (needs ``Role.REGISTRAR``); identical re-registration is a no-op."""
+        registry = self._contracts[ChainContract.REGISTRY]
+        call = registry.functions.registerTask(
+            to_bytes32(task_id, "task_id"), _address(owner, "owner"), spec_cid, dataset_name
+        )
+        return self._record(ChainContract.REGISTRY, call, registry.events.TaskRegistered())
+
+    def record_round(
+        self,
+        task_id: Bytes32,
+        round: int,
+        model_cid: str,
+        model_sha256: Bytes32,
+        participants_commitment: Bytes32,
+        quality_report_hash: Bytes32,
+        metrics: RoundMetrics,
+    ) -> RecordResult:
+        """Records round ``round`` (counted from 0, in order) of a task (needs ``Role.RECORDER``).
+
+        Recording identical content again returns ``already_recorded=True``; different content
+        raises :class:`~contracts.errors.LedgerConflictError`.
+        """
+        registry = self._contracts[ChainContract.REGISTRY]
+        call = registry.functions.recordRound(
+            to_bytes32(task_id, "task_id"),
+            check_uint(round, 32, "round"),
+            model_cid,
+            to_bytes32(model_sha256, "model_sha256"),
+            to_bytes32(participants_commitment, "participants_commitment"),
+            to_bytes32(quality_report_hash, "quality_report_hash"),
+            metrics.as_tuple(),
+        )
+        return self._record(ChainContract.REGISTRY, call, registry.events.RoundRecorded())
+
+    def record_query(
+        self,
+        query_id: Bytes32,
+        sql_hash: Bytes32,
+        participants_commitment: Bytes32,
+        suppressed_groups: int,
+        epsilon_spent_micro: int,
+        result_hash: Bytes32,
+    ) -> RecordResult:
+        """Records an answered federated query (needs ``Role.RECORDER``); idempotent like rounds."""
+        registry = self._contracts[ChainContract.REGISTRY]
+        call = registry.functions.recordQuery(
+            to_bytes32(query_id, "query_id"),
+            to_bytes32(sql_hash, "sql_hash"),
+            to_bytes32(participants_commitment, "participants_commitment"),
+            check_uint(suppressed_groups, 32, "suppressed_groups"),
+            check_uint(epsilon_spent_micro, 64, "epsilon_spent_micro"),
+            to_bytes32(result_hash, "result_hash"),
+        )
+        return self._record(ChainContract.REGISTRY, call, registry.events.QueryRecorded())
+
+    def get_task(self, task_id: Bytes32) -> TaskInfo:
+        task_id = to_bytes32(task_id, "task_id")
+        owner, block, count, spec_cid, dataset = self._read(
+            ChainContract.REGISTRY, self._contracts[ChainContract.REGISTRY].functions.getTask(task_id)
+        )
+        return TaskInfo(task_id, owner, block, count, spec_cid, dataset)
+
+    def round_count(self, task_id: Bytes32) -> int:
+        """Rounds recorded for the task (0 for an unknown task); also the next round's number."""
+        registry = self._contracts[ChainContract.REGISTRY]
+        return self._read(
+            ChainContract.REGISTRY, registry.functions.roundCount(to_bytes32(task_id, "task_id"))
+        )
+
+    def get_round(self, task_id: Bytes32, round: int) -> RoundRecord:
+        task_id = to_bytes32(task_id, "task_id")
+        registry = self._contracts[ChainContract.REGISTRY]
+        sha, commitment, report, metrics, block, cid = self._read(
+            ChainContract.REGISTRY, registry.functions.getRound(task_id, check_uint(round, 32, "round"))
+        )
+        return RoundRecord(task_id, round, cid, sha, commitment, report, RoundMetrics(*metrics), block)
+
+    def rounds(self, task_id: Bytes32) -> list[RoundRecord]:
+        """Every recorded round of the task, in order."""
+        return [self.get_round(task_id, r) for r in range(self.round_count(task_id))]
+
+    def get_query(self, query_id: Bytes32) -> QueryRecord:
+        query_id = to_bytes32(query_id, "query_id")
+        registry = self._contracts[ChainContract.REGISTRY]
+        sql, commitment, result, epsilon, suppressed, block = self._read(
+            ChainContract.REGISTRY, registry.functions.getQuery(query_id)
+        )
+        return QueryRecord(query_id, sql, commitment, result, epsilon, suppressed, block)
+
+    # -- rewards ----------------------------------------------------------------------------
+
+    def mint_tokens(self, to: str, amount: int) -> TxResult:
+        """Mints ``amount`` FLAI base units (18 decimals) to ``to`` (needs ``Role.MINTER``)."""
+        token = self._contracts[ChainContract.TOKEN]
+        call = token.functions.mint(_address(to, "to"), check_uint(amount, 256, "amount"))
+        return _tx_result(self._send(ChainContract.TOKEN, call))
+
+    def token_balance(self, account: str) -> int:
+        token = self._contracts[ChainContract.TOKEN]
+        return self._read(ChainContract.TOKEN, token.functions.balanceOf(_address(account, "account")))
+
+    def mint_badge(self, to: str) -> BadgeMinted:
+        """Issues ``to`` its soul-bound contribution badge (needs ``Role.MINTER``; one per account)."""
+        badge = self._contracts[ChainContract.BADGE]
+        receipt = self._send(ChainContract.BADGE, badge.functions.mint(_address(to, "to")))
+        (minted,) = badge.events.Transfer().process_receipt(receipt, errors=DISCARD)
+        return BadgeMinted(
+            receipt["transactionHash"].to_0x_hex(), receipt["blockNumber"], minted["args"]["tokenId"]
+        )
+
+    def burn_badge(self, token_id: int) -> TxResult:
+        """Destroys a badge and its holder's reputation (its holder, or ``Role.MINTER``)."""
+        badge = self._contracts[ChainContract.BADGE]
+        return _tx_result(
+            self._send(ChainContract.BADGE, badge.functions.burn(check_uint(token_id, 256, "token_id")))
+        )
+
+    def badge_of(self, holder: str) -> int | None:
+        """The badge id ``holder`` holds, or None."""
+        badge = self._contracts[ChainContract.BADGE]
+        return self._read(ChainContract.BADGE, badge.functions.badgeOf(_address(holder, "holder"))) or None
+
+    def badge_locked(self, token_id: int) -> bool:
+        """ERC-5192 ``locked``: always True for an existing badge."""
+        badge = self._contracts[ChainContract.BADGE]
+        return self._read(ChainContract.BADGE, badge.functions.locked(check_uint(token_id, 256, "token_id")))
+
+    def set_reputation(self, holder: str, score: int) -> TxResult:
+        """Sets a badge holder's reputation (needs ``Role.REPUTATION``)."""
+        badge = self._contracts[ChainContract.BADGE]
+        call = badge.functions.setReputation(_address(holder, "holder"), check_uint(score, 208, "score"))
+        return _tx_result(self._send(ChainContract.BADGE, call))
+
+    def reputation_of(self, holder: str) -> int:
+        badge = self._contracts[ChainContract.BADGE]
+        return self._read(ChainContract.BADGE, badge.functions.reputationOf(_address(holder, "holder")))
+
+    # -- roles ------------------------------------------------------------------------------
+
+    def grant_role(self, contract: ChainContract, role: Role, account: str) -> TxResult:
+        """Grants ``role`` on ``contract`` (needs the role's admin, ``Role.DEFAULT_ADMIN``)."""
+        call = self._contracts[contract].functions.grantRole(role.value, _address(account, "account"))
+        return _tx_result(self._send(contract, call))
+
+    def has_role(self, contract: ChainContract, role: Role, account: str) -> bool:
+        call = self._contracts[contract].functions.hasRole(role.value, _address(account, "account"))
+        return self._read(contract, call)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _send(self, contract: ChainContract, call: ContractFunction) -> TxReceipt:
+        return _send(self.chain, self.sender, contract, call, self.receipt_timeout_s)
+
+    def _read(self, contract: ChainContract, call: ContractFunction) -> Any:
+        return _guarded(contract, call.fn_name, lambda: call.call({"from": self.sender}))
+
+    def _record(self, contract: ChainContract, call: ContractFunction, event: ContractEvent) -> RecordResult:
+        receipt = self._send(contract, call)
+        emitted = event.process_receipt(receipt, errors=DISCARD)
+        return RecordResult(
+            receipt["transactionHash"].to_0x_hex(), receipt["blockNumber"], already_recorded=not emitted
+        )
+
+
+def _send(
+    chain: Chain,
+    sender: str,
+    contract: ChainContract,
+    call: ContractFunction | ContractConstructor,
+    timeout_s: float,
+) -> TxReceipt:
+    """Sends ``call`` from ``sender`` and waits for its receipt.
+
+    web3 estimates gas first, so a call that would revert raises before anything is sent. A
+    transaction that still fails once mined (the state changed in between) is replayed as a
+    call on the state after its block, to name the error.
+    """
+    label = call.fn_name if isinstance(call, ContractFunction) else "constructor"
+    with chain.lock:
+        tx_hash = _guarded(contract, label, lambda: call.transact({"from": sender}))
+        try:
+            receipt = chain.web3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s)
+        except TimeExhausted as exc:
+            raise LedgerTransactionFailedError(
+                contract.value, label, tx_hash.to_0x_hex(), f"no receipt in {timeout_s} s"
+            ) from exc
+    if receipt["status"] != 1:
+        if isinstance(call, ContractFunction):
+            _guarded(
+                contract, label, lambda: call.call({"from": sender}, block_identifier=receipt["blockNumber"])
+            )
+        raise LedgerTransactionFailedError(
+            contract.value, label, tx_hash.to_0x_hex(), "reverted without a reason"
+        )
+    return receipt
+
+
+def _guarded(contract: ChainContract, function: str, action: Callable[[], Any]) -> Any:
+    """Runs ``action``, turning a revert into the typed error that names its Solidity error."""
+    try:
+        return action()
+    except (ContractLogicError, TransactionFailed) as exc:
+        raise revert_error(contract, function, exc) from exc
+
+
+def _has_code(web3: Web3, manifest: DeploymentManifest) -> bool:
+    return all(web3.eth.get_code(address) for address in manifest.addresses.values())
+
+
+def _address(value: str, name: str) -> str:
+    if not isinstance(value, str) or not is_address(value):
+        raise LedgerValueError(name, value, "an EVM address")
+    return to_checksum_address(value)
+
+
+def _tx_result(receipt: TxReceipt) -> TxResult:
+    return TxResult(receipt["transactionHash"].to_0x_hex(), receipt["blockNumber"])

@@ -1,0 +1,163 @@
+"""The values the chain client takes and returns, as typed, immutable records.
+
+Quantities the contracts store as fixed-point integers (accuracy in parts per million, loss
+and epsilon times one million) stay integers here, so a value read back compares equal to
+the value recorded; :func:`to_micro` and :meth:`RoundMetrics.from_floats` convert floats
+once, deterministically, so a retried step records the same integers again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_utils import keccak
+
+from contracts.errors import LedgerValueError
+
+MICRO = 1_000_000
+
+Bytes32 = bytes | str
+"""32 bytes, or their hex (64 digits, with or without ``0x``)."""
+
+
+def to_micro(value: float) -> int:
+    """``value`` times one million, rounded to the nearest integer.
+
+    >>> to_micro(0.97312345), to_micro(1.5)
+    (973123, 1500000)
+    """
+    return round(value * MICRO)
+
+
+def keccak_id(text: str) -> bytes:
+    """A bytes32 id derived from a name (keccak-256 of its UTF-8), e.g. for task and query ids.
+
+    >>> keccak_id("heart-fedavg").hex()[:16]
+    'bf25235ac2371b23'
+    """
+    return keccak(text=text)
+
+
+def to_bytes32(value: Bytes32, field: str) -> bytes:
+    """``value`` as 32 bytes.
+
+    >>> to_bytes32("ab" * 32, "sha") == bytes([0xAB]) * 32
+    True
+    """
+    if isinstance(value, str):
+        digits = value.removeprefix("0x")
+        try:
+            value = bytes.fromhex(digits) if len(digits) == 64 else b""
+        except ValueError:
+            value = b""
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise LedgerValueError(field, value, "32 bytes or 64 hex digits")
+    return value
+
+
+def check_uint(value: int, bits: int, field: str) -> int:
+    """``value`` if it fits an unsigned Solidity integer of ``bits`` bits.
+
+    >>> check_uint(7, 32, "round")
+    7
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << bits:
+        raise LedgerValueError(field, value, f"an integer in [0, 2**{bits})")
+    return value
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A mined transaction: its hash (``0x`` hex) and block."""
+
+    tx_hash: str
+    block_number: int
+
+
+@dataclass(frozen=True)
+class RecordResult(TxResult):
+    """A record call: ``already_recorded`` is True when identical content was there before
+    (the transaction changed nothing and emitted no event)."""
+
+    already_recorded: bool
+
+
+@dataclass(frozen=True)
+class BadgeMinted(TxResult):
+    token_id: int
+
+
+@dataclass(frozen=True)
+class RoundMetrics:
+    """A round's model quality as the contract stores it (``LineageRegistry.Metrics``)."""
+
+    accuracy_ppm: int
+    loss_micro: int
+    participants: int
+    samples: int
+
+    def __post_init__(self) -> None:
+        check_uint(self.accuracy_ppm, 32, "accuracy_ppm")
+        check_uint(self.loss_micro, 64, "loss_micro")
+        check_uint(self.participants, 32, "participants")
+        check_uint(self.samples, 64, "samples")
+
+    @classmethod
+    def from_floats(cls, accuracy: float, loss: float, participants: int, samples: int) -> RoundMetrics:
+        """Metrics from a float accuracy (0..1) and loss.
+
+        >>> RoundMetrics.from_floats(0.9731, 0.25, 3, 1200)
+        RoundMetrics(accuracy_ppm=973100, loss_micro=250000, participants=3, samples=1200)
+        """
+        if not 0.0 <= accuracy <= 1.0:
+            raise LedgerValueError("accuracy", accuracy, "a fraction in [0, 1]")
+        return cls(to_micro(accuracy), to_micro(loss), participants, samples)
+
+    @property
+    def accuracy(self) -> float:
+        return self.accuracy_ppm / MICRO
+
+    @property
+    def loss(self) -> float:
+        return self.loss_micro / MICRO
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        """The ABI tuple, in the Solidity struct's field order."""
+        return (self.accuracy_ppm, self.loss_micro, self.participants, self.samples)
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    task_id: bytes
+    owner: str
+    registered_block: int
+    round_count: int
+    spec_cid: str
+    dataset_name: str
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    task_id: bytes
+    round: int
+    model_cid: str
+    model_sha256: bytes
+    participants_commitment: bytes
+    quality_report_hash: bytes
+    metrics: RoundMetrics
+    recorded_block: int
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    query_id: bytes
+    sql_hash: bytes
+    participants_commitment: bytes
+    result_hash: bytes
+    epsilon_spent_micro: int
+    suppressed_groups: int
+    recorded_block: int
+
+    @property
+    def epsilon_spent(self) -> float:
+        return self.epsilon_spent_micro / MICRO
