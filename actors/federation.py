@@ -7,8 +7,10 @@ back under its name rejoins the next round. ``stop`` ends them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ray
 from ray.actor import ActorHandle
@@ -43,22 +45,31 @@ def connect(settings: Settings | None = None) -> None:
                  _node_ip_address="127.0.0.1", log_to_driver=False)
 
 
-def start(federation: Federation, settings: Settings | None = None) -> None:
-    """Start (or find) each provider's actor over its own partition, and the aggregator."""
+def start(federation: Federation, settings: Settings | None = None) -> dict[str, str]:
+    """Start (or find) each provider's actor over its own partition, and the aggregator.
+
+    Waits until every actor answers; returns the providers that could not start, with why
+    (a missing or unreadable file, say). Those sit out until they are started again.
+    """
     settings = settings or get_settings()
     connect(settings)
-    for provider in federation.providers:
-        data_file: Path = partition_path(settings.data_dir, provider, federation.dataset.schema.name)
-        resources = ({f"{settings.provider_resource_prefix}:{provider}": 0.001}
+    for provider_name in federation.providers:
+        data_file: Path = partition_path(settings.data_dir, provider_name,
+                                         federation.dataset.schema.name)
+        resources = ({f"{settings.provider_resource_prefix}:{provider_name}": 0.001}
                      if settings.provider_resource_prefix else None)
         ProviderActor.options(
-            name=federation.actor_name(provider), get_if_exists=True, lifetime="detached",
+            name=federation.actor_name(provider_name), get_if_exists=True, lifetime="detached",
             resources=resources,
-        ).remote(provider, federation.dataset, data_file, settings.max_update_norm,
+        ).remote(provider_name, federation.dataset, data_file, settings.max_update_norm,
                  seed=settings.seed)
-    AggregatorActor.options(name=federation.actor_name(AGGREGATOR), get_if_exists=True,
-                            lifetime="detached").remote(
-        settings.mpc_host, settings.mpc_timeout_s)
+    aggregator_handle = AggregatorActor.options(
+        name=federation.actor_name(AGGREGATOR), get_if_exists=True, lifetime="detached",
+    ).remote(settings.mpc_host, settings.mpc_timeout_s)
+    ray.get(aggregator_handle.ping.remote(), timeout=settings.provider_call_timeout_s)
+    _, failed = call_each(federation, federation.providers, lambda p: p.ping.remote(),
+                          settings.provider_call_timeout_s)
+    return failed
 
 
 def provider(federation: Federation, name: str) -> ActorHandle:
@@ -76,3 +87,44 @@ def stop(federation: Federation) -> None:
             ray.kill(ray.get_actor(federation.actor_name(party)))
         except ValueError:
             continue
+
+
+def call_each(federation: Federation, names: tuple[str, ...],
+              call: Callable[[ActorHandle], ray.ObjectRef],
+              timeout_s: float) -> tuple[dict[str, Any], dict[str, str]]:
+    """Make ``call`` on each named provider at once; wait up to ``timeout_s`` for all.
+
+    Returns (results by provider, why each other provider failed): gone, timed out, or the
+    error its call raised. One provider's failure never blocks the others' results.
+    """
+    return gather(start_calls(federation, names, call), timeout_s)
+
+
+def gather(refs: dict[str, ray.ObjectRef | str], timeout_s: float) -> tuple[dict[str, Any], dict[str, str]]:
+    """Results of pending calls by party; a string in place of a ref is a failure already known."""
+    failed = {name: ref for name, ref in refs.items() if isinstance(ref, str)}
+    pending = {name: ref for name, ref in refs.items() if not isinstance(ref, str)}
+    ready, _ = ray.wait(list(pending.values()), num_returns=len(pending), timeout=timeout_s)
+    results = {}
+    for name, ref in pending.items():
+        if ref not in ready:
+            failed[name] = f"no answer within {timeout_s:g} s"
+            continue
+        try:
+            results[name] = ray.get(ref)
+        except ray.exceptions.RayError as error:
+            cause = getattr(error, "cause", None) or error
+            failed[name] = f"{type(cause).__name__}: {cause}".splitlines()[0][:200]
+    return results, failed
+
+
+def start_calls(federation: Federation, names: tuple[str, ...],
+                call: Callable[[ActorHandle], ray.ObjectRef]) -> dict[str, ray.ObjectRef | str]:
+    """Start ``call`` on each named provider; a provider that is gone gets the reason instead."""
+    refs: dict[str, ray.ObjectRef | str] = {}
+    for name in names:
+        try:
+            refs[name] = call(provider(federation, name))
+        except ValueError:
+            refs[name] = "not running"
+    return refs

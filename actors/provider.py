@@ -86,6 +86,10 @@ class Provider:
         self._staged[contribution_id] = local.evaluation_counts(model, X, y)
         return EvalReport(self.name, len(y))
 
+    def can_contribute(self, contribution_id: str) -> bool:
+        """Whether a session for ``contribution_id`` would be joined, asked before opening one."""
+        return contribution_id in self._staged and contribution_id not in self._revealed
+
     def join_secure_sum(self, session: MpcSession, contribution_id: str) -> None:
         """Contribute a staged value to ``session``'s secure sum. Returns nothing, by design.
 

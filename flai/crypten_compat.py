@@ -1,6 +1,6 @@
 """The one place that adapts CrypTen 0.4.1 to torch 2.13. Import crypten only through here.
 
-Two adaptations, both measured (shared/STACK.md):
+Three adaptations, all measured (shared/STACK.md and our own tests):
 
 1. torch moved ``torch.onnx._internal.registration`` to
    ``torch.onnx._internal.torchscript_exporter.registration``; CrypTen only imports the name,
@@ -8,6 +8,10 @@ Two adaptations, both measured (shared/STACK.md):
 2. CrypTen passes no timeout to ``init_process_group``/``new_group``, so a party whose peer
    died would wait torch's default 30 minutes. ``set_collective_timeout`` lowers torch's
    default for the process; it applies to the rendezvous and to every collective.
+3. A rendezvous that fails part-way leaves torch's process-group counter advanced and, if it
+   failed inside CrypTen's communicator set-up, a default group CrypTen no longer knows. The
+   next session of that party would then wait on store keys no fresh party writes.
+   ``reset_process_groups`` returns the process to the state of a fresh one.
 """
 
 from __future__ import annotations
@@ -35,3 +39,13 @@ def set_collective_timeout(seconds: float) -> None:
     from torch.distributed import distributed_c10d
 
     distributed_c10d.default_pg_timeout = timedelta(seconds=seconds)
+
+
+def reset_process_groups() -> None:
+    """Forget any (partly) initialised session so the next one starts like a fresh process."""
+    import torch.distributed as dist
+    from torch.distributed import distributed_c10d
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    distributed_c10d._world.group_count = 0

@@ -41,7 +41,9 @@ class TrainingResult:
 @flow(name="fl-training", flow_run_name="{job.task_id}")
 def fl_training(job: TrainingJob,
                 on_round: Callable[[RoundResult], None] | None = None) -> TrainingResult:
-    fed.start(job.federation)
+    not_started = fed.start(job.federation)
+    if not_started:
+        get_run_logger().warning("providers that could not start: %s", not_started)
     strategy = strategy_for(job.mu, job.fit)
     features = feature_count(job.federation.dataset.schema)
     vector = to_vector(job.kind.build(features, job.seed))

@@ -13,7 +13,6 @@ from actors import federation as fed
 from flai.learning.metrics import Metrics, count_layout, summarise
 from flai.learning.models import ModelKind
 from flai.settings import get_settings
-from tasks.local_training import gather
 from tasks.secure_aggregation import secure_sum_over
 
 
@@ -28,10 +27,10 @@ class Evaluation:
 def federated_evaluate(federation: fed.Federation, participants: tuple[str, ...],
                        contribution_id: str, global_vector: torch.Tensor, kind: ModelKind,
                        seed: int) -> Evaluation:
-    refs = {name: fed.provider(federation, name).evaluate.remote(
-                contribution_id, global_vector, kind, seed)
-            for name in participants}
-    reports, dropped = gather(refs, get_settings().provider_call_timeout_s)
+    reports, dropped = fed.call_each(
+        federation, participants,
+        lambda provider: provider.evaluate.remote(contribution_id, global_vector, kind, seed),
+        get_settings().provider_call_timeout_s)
     summed = secure_sum_over(federation, tuple(reports), contribution_id, len(count_layout()))
     dropped |= summed.dropped
     if dropped:

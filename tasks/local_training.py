@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import ray
 import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -26,29 +25,14 @@ class LocalTraining:
         return tuple(name for name, report in self.reports.items() if report.accepted)
 
 
-def gather(refs: dict[str, ray.ObjectRef], timeout_s: float) -> tuple[dict, dict[str, str]]:
-    """Results of calls made to several actors; a failure or timeout drops that actor."""
-    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
-    results, failed = {}, {}
-    for name, ref in refs.items():
-        if ref not in ready:
-            failed[name] = f"timed out after {timeout_s:g} s"
-            continue
-        try:
-            results[name] = ray.get(ref)
-        except ray.exceptions.RayError as error:
-            failed[name] = f"failed: {type(error).__name__}: {error}".splitlines()[0][:200]
-    return results, failed
-
-
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
 def train_locally(federation: fed.Federation, participants: tuple[str, ...], contribution_id: str,
                   global_vector: torch.Tensor, kind: ModelKind, config: FitConfig,
                   seed: int) -> LocalTraining:
-    refs = {name: fed.provider(federation, name).fit.remote(
-                contribution_id, global_vector, kind, config, seed)
-            for name in participants}
-    reports, dropped = gather(refs, get_settings().provider_call_timeout_s)
+    reports, dropped = fed.call_each(
+        federation, participants,
+        lambda provider: provider.fit.remote(contribution_id, global_vector, kind, config, seed),
+        get_settings().provider_call_timeout_s)
     for name, report in reports.items():
         if not report.accepted:
             dropped[name] = f"update refused: {report.reason}"

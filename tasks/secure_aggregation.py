@@ -15,7 +15,6 @@ from prefect.cache_policies import NO_CACHE
 
 from actors import federation as fed
 from flai.settings import get_settings
-from tasks.local_training import gather
 from tasks.selection import reachable
 
 
@@ -33,6 +32,7 @@ class SecureSum:
 
 def secure_sum_over(federation: fed.Federation, providers: tuple[str, ...], contribution_id: str,
                     size: int) -> SecureSum:
+    """The sum of ``contribution_id`` over ``providers``, re-run without any that die."""
     settings = get_settings()
     remaining, dropped = tuple(providers), {}
     while True:
@@ -40,13 +40,23 @@ def secure_sum_over(federation: fed.Federation, providers: tuple[str, ...], cont
             raise RoundFailed(
                 f"{len(remaining)} provider(s) left for {contribution_id}, need "
                 f"{settings.min_providers}; dropped: {dropped}")
+        ready, lost = fed.call_each(federation, remaining,
+                                    lambda p: p.can_contribute.remote(contribution_id),
+                                    settings.ping_timeout_s)
+        if not all(ready.values()):
+            refusing = sorted(name for name, ok in ready.items() if not ok)
+            raise RoundFailed(f"{refusing} hold no unspent contribution {contribution_id}")
+        if lost:
+            dropped |= lost
+            remaining = tuple(name for name in remaining if name in ready)
+            continue
         aggregator = fed.aggregator(federation)
         session = aggregator.open_session.remote(remaining)
         started = time.perf_counter()
-        refs = {name: fed.provider(federation, name).join_secure_sum.remote(session, contribution_id)
-                for name in remaining}
+        refs = fed.start_calls(federation, remaining,
+                                lambda p: p.join_secure_sum.remote(session, contribution_id))
         refs[fed.AGGREGATOR] = aggregator.secure_sum.remote(session, size)
-        results, failed = gather(refs, timeout_s=2 * settings.mpc_timeout_s + 10)
+        results, failed = fed.gather(refs, timeout_s=2 * settings.mpc_timeout_s + 10)
         if not failed:
             return SecureSum(results[fed.AGGREGATOR], remaining, time.perf_counter() - started,
                              dropped)
@@ -56,8 +66,6 @@ def secure_sum_over(federation: fed.Federation, providers: tuple[str, ...], cont
             # Everyone is alive, so the failure is not a dropout: re-running could reveal a
             # second sum over the same values. Stop instead.
             raise RoundFailed(f"secure sum {contribution_id} failed with every provider alive: {failed}")
-        get_run_logger().warning("secure sum %s lost %s; re-running the session",
-                                 contribution_id, alive.dropped or failed)
         dropped |= alive.dropped
         remaining = alive.participants
 
@@ -65,4 +73,7 @@ def secure_sum_over(federation: fed.Federation, providers: tuple[str, ...], cont
 @task(cache_policy=NO_CACHE)
 def secure_aggregate(federation: fed.Federation, contributors: tuple[str, ...],
                      contribution_id: str, size: int) -> SecureSum:
-    return secure_sum_over(federation, contributors, contribution_id, size)
+    summed = secure_sum_over(federation, contributors, contribution_id, size)
+    if summed.dropped:
+        get_run_logger().warning("dropped during secure aggregation: %s", summed.dropped)
+    return summed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import ray
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -19,25 +18,9 @@ class Selection:
 
 
 def reachable(federation: fed.Federation, names: tuple[str, ...], timeout_s: float) -> Selection:
-    """Ping every named provider at once; those that fail or stay silent are dropped."""
-    pings, dropped = {}, {}
-    for name in names:
-        try:
-            pings[name] = fed.provider(federation, name).ping.remote()
-        except ValueError:
-            dropped[name] = "not running"
-    ready, _ = ray.wait(list(pings.values()), num_returns=len(pings), timeout=timeout_s)
-    alive = []
-    for name, ref in pings.items():
-        if ref not in ready:
-            dropped[name] = f"no answer within {timeout_s:g} s"
-            continue
-        try:
-            ray.get(ref)
-            alive.append(name)
-        except ray.exceptions.RayError as error:
-            dropped[name] = f"unreachable: {type(error).__name__}"
-    return Selection(tuple(alive), dropped)
+    """The named providers that answer a ping within ``timeout_s``; the rest, with why."""
+    answered, dropped = fed.call_each(federation, names, lambda p: p.ping.remote(), timeout_s)
+    return Selection(tuple(name for name in names if name in answered), dropped)
 
 
 @task(cache_policy=NO_CACHE)

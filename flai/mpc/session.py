@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flai.crypten_compat import load_crypten, set_collective_timeout
+from flai.crypten_compat import load_crypten, reset_process_groups, set_collective_timeout
 
 T = TypeVar("T")
 
@@ -62,11 +62,13 @@ def joined(session: MpcSession, party: str) -> Iterator[int]:
     )
     if ipaddress.ip_address(socket.gethostbyname(session.host)).is_loopback:
         os.environ["GLOO_SOCKET_IFNAME"] = "lo"
-    crypten.init()
     try:
+        crypten.init()
         yield rank
     finally:
-        crypten.uninit()
+        if crypten.is_initialized():
+            crypten.uninit()
+        reset_process_groups()
 
 
 def run_in_session(session: MpcSession, party: str, protocol: Callable[[int], T]) -> T:

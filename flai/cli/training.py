@@ -1,9 +1,7 @@
-"""The ``flai`` command: the entry point that drives flows (it imports them lazily)."""
+"""``flai demo`` and ``flai train``: a federated training job, then the central baseline."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,15 +9,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-import flai  # noqa: F401  (telemetry off before anything else loads)
+from flai.cli import app
 from flai.datasets import Dataset, Partitioning
 from flai.learning.models import ModelKind
 from flai.settings import get_settings
 
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-app = typer.Typer(help="FLAI: federated learning and analytics on data that stays home.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
 console = Console()
 
 
@@ -105,7 +99,3 @@ def _progress() -> Progress:
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                     TextColumn("{task.completed}/{task.total} rounds"), TimeElapsedColumn(),
                     console=console)
-
-
-if __name__ == "__main__":
-    app()
