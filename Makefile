@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 NPM_STAMP := contracts/node_modules/.installed-stamp
+IPFS_TOOLS := tools/ipfs/node_modules/.installed-stamp
 RUN := scripts/loopback-only
 
-.PHONY: demo test env bench clean contracts
+.PHONY: demo test env bench clean contracts ipfs-tools
 
 env: $(STAMP)
 
@@ -26,14 +27,21 @@ $(NPM_STAMP): contracts/package.json contracts/package-lock.json
 contracts: $(NPM_STAMP)
 	node contracts/compile.mjs
 
+# A Kubo-compatible IPFS daemon (js-ipfs on Node 22, both from npm) for integration tests.
+ipfs-tools: $(IPFS_TOOLS)
+
+$(IPFS_TOOLS): tools/ipfs/package.json tools/ipfs/package-lock.json tools/ipfs/.npmrc
+	npm ci --prefix tools/ipfs --no-audit --no-fund
+	touch $@
+
 demo: $(STAMP)
 	$(RUN) $(VENV)/bin/flai demo
 
-test: $(STAMP) $(NPM_STAMP)
+test: $(STAMP) $(NPM_STAMP) $(IPFS_TOOLS)
 	$(RUN) $(VENV)/bin/python -m pytest
 
 bench: $(STAMP)
 	$(RUN) $(VENV)/bin/python bench/secure_aggregation.py
 
 clean:
-	rm -rf $(VENV) .flai contracts/node_modules
+	rm -rf $(VENV) .flai contracts/node_modules tools/ipfs/node_modules
