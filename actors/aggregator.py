@@ -8,7 +8,8 @@ import ray
 import torch
 
 from flai.mpc.secure_sum import secure_sum
-from flai.mpc.session import MpcSession, free_port, run_in_session
+from flai.mpc.session import MpcSession, run_in_session
+from flai.net import free_port
 
 AGGREGATOR = "aggregator"
 

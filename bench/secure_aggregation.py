@@ -78,7 +78,8 @@ def session_size(session) -> int:
 
 
 def measure(providers: int, dims: list[int], repeats: int) -> list[dict]:
-    from flai.mpc.session import MpcSession, free_port
+    from flai.mpc.session import MpcSession
+    from flai.net import free_port
 
     names = ("aggregator", *(f"provider-{i}" for i in range(providers)))
     session = MpcSession("bench", names, "127.0.0.1", free_port("127.0.0.1"), 600.0)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
+from flai.net import free_port  # noqa: F401  (re-exported for the parties)
 from flai.crypten_compat import load_crypten, reset_process_groups, set_collective_timeout
 
 T = TypeVar("T")
@@ -36,13 +37,6 @@ class MpcSession:
 
     def rank_of(self, party: str) -> int:
         return self.parties.index(party)
-
-
-def free_port(host: str) -> int:
-    """A TCP port free on ``host`` now, for the rank-0 party to listen on."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

@@ -7,19 +7,14 @@ must not look green on a machine where the real node was never tried.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from flai.net import free_port
+
 from contracts import Ledger, anvil
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((anvil.HOST, 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from flai.net import free_port
 
 from contracts import Ledger, RoundMetrics, anvil, keccak_id
 

@@ -7,7 +7,8 @@ import torch
 
 from flai.mpc.fixed_point import SCALE, decode, encode
 from flai.mpc.secure_sum import secure_sum
-from flai.mpc.session import MpcSession, free_port, run_in_session
+from flai.mpc.session import MpcSession, run_in_session
+from flai.net import free_port
 
 
 @ray.remote(num_cpus=0)
