@@ -3,6 +3,12 @@
 A session is one rendezvous of a fixed set of parties (the aggregator is rank 0). Each
 secure computation runs in a fresh session: a failed one is abandoned whole and re-run with
 the parties still alive, never resumed mid-collective.
+
+Multiplications and comparisons consume Beaver triples. ``Triples.TFP`` (CrypTen's default)
+has rank 0 deal them, which lets rank 0 decode every value it helps multiply: acceptable for
+a plain secure sum, which uses none. ``Triples.TTP`` adds a dealer process (rank
+``len(parties)``) that computes nothing and sees nothing revealed; then rank 0 learns only
+what is revealed to it.
 """
 
 from __future__ import annotations
@@ -13,12 +19,20 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from typing import TypeVar
 
 from flai.net import free_port  # noqa: F401  (re-exported for the parties)
 from flai.crypten_compat import load_crypten, reset_process_groups, set_collective_timeout
 
 T = TypeVar("T")
+
+
+class Triples(str, Enum):
+    """Who deals multiplication triples: rank 0 (trusted first party) or a separate dealer."""
+
+    TFP = "TFP"
+    TTP = "TTP"
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,7 @@ class MpcSession:
     host: str
     port: int
     timeout_s: float
+    triples: Triples = Triples.TFP
 
     @property
     def rendezvous(self) -> str:
@@ -39,15 +54,11 @@ class MpcSession:
         return self.parties.index(party)
 
 
-@contextmanager
-def joined(session: MpcSession, party: str) -> Iterator[int]:
-    """Join ``session`` as ``party``; yields the rank. Blocks until every party joined.
-
-    Raises on timeout (``session.timeout_s``) if a party never arrives or dies mid-way.
-    """
+def _enter(session: MpcSession, rank: int):
+    """Point this process at the session's rendezvous; returns crypten, configured."""
     crypten = load_crypten()
+    crypten.cfg.mpc.provider = session.triples.value
     set_collective_timeout(session.timeout_s)
-    rank = session.rank_of(party)
     os.environ.update(
         RENDEZVOUS=session.rendezvous,
         WORLD_SIZE=str(len(session.parties)),
@@ -56,9 +67,31 @@ def joined(session: MpcSession, party: str) -> Iterator[int]:
     )
     if ipaddress.ip_address(socket.gethostbyname(session.host)).is_loopback:
         os.environ["GLOO_SOCKET_IFNAME"] = "lo"
+    return crypten
+
+
+@contextmanager
+def joined(session: MpcSession, party: str) -> Iterator[int]:
+    """Join ``session`` as ``party``; yields the rank. Blocks until every party joined.
+
+    Raises on timeout (``session.timeout_s``) if a party never arrives or dies mid-way.
+    """
+    rank = session.rank_of(party)
+    crypten = _enter(session, rank)
     try:
         crypten.init()
         yield rank
+    finally:
+        if crypten.is_initialized():
+            crypten.uninit()
+        reset_process_groups()
+
+
+def run_dealer(session: MpcSession) -> None:
+    """Deal Beaver triples for a ``Triples.TTP`` session until rank 0 ends it."""
+    crypten = _enter(session, len(session.parties))
+    try:
+        crypten.mpc.provider.TTPServer()
     finally:
         if crypten.is_initialized():
             crypten.uninit()

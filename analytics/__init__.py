@@ -1,0 +1,28 @@
+"""Federated SQL: check and plan a query into per-provider partial aggregates, and finalise.
+
+Pure functions over sqlglot ASTs; no I/O. The flow is::
+
+    plan = plan_query(sql, schema, Disclosure(min_group_size, epsilon))   # anyone, up front
+    partials = run_partials(parquet, plan.partials)                       # each provider
+    combined = secure_combine(plan.combine, partials)                     # every party, MPC
+    table = finalise(plan, combined)                                      # rank 0
+"""
+
+from analytics.errors import QueryRefused
+from analytics.finalise import disclosure_report, finalise
+from analytics.plan import RULES, Disclosure, Plan, plan_query, rewrite
+from analytics.privacy import DisclosureReport
+from analytics.temporal import Temporal
+
+__all__ = [
+    "RULES",
+    "Disclosure",
+    "DisclosureReport",
+    "Plan",
+    "QueryRefused",
+    "Temporal",
+    "disclosure_report",
+    "finalise",
+    "plan_query",
+    "rewrite",
+]

@@ -1,0 +1,122 @@
+"""A provider's partial aggregates, computed by a locked-down DuckDB over its own table only.
+
+The provider's Parquet file is loaded into an in-memory table first; then the connection is
+locked: no file system, no network, no extension loading, and no way to change that back
+(``enable_external_access=false`` then ``lock_configuration=true``). Whatever SQL reaches it
+can read that one table and nothing else on the machine.
+
+The output is a ``PartialVectors``: fixed-shape float64 arrays over the whole declared group
+domain. It is meant for ``flai.mpc.secure_combine`` only and must never be sent in the clear.
+The provider should build the plan itself from the analyst's SQL text
+(``analytics.plan_query``, deterministic) rather than accept partial SQL from elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from flai.mpc.secure_combine import PartialVectors
+
+LOCKED_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+}
+
+
+class PartialPlanMismatch(ValueError):
+    """The plan is for another table than the one this engine holds."""
+
+
+@dataclass(frozen=True)
+class PartialQuery:
+    """One SQL query; its result columns are ``_cell`` (``_bin`` if binned), then values.
+
+    The value columns go, in order, to sums columns ``sum_columns`` (offset by ``_bin`` when
+    ``binned``), then MIN slots ``min_columns``, then MAX slots ``max_columns``.
+    """
+
+    sql: str
+    sum_columns: tuple[int, ...]
+    min_columns: tuple[int, ...] = ()
+    max_columns: tuple[int, ...] = ()
+    binned: bool = False
+
+
+@dataclass(frozen=True)
+class PartialPlan:
+    """Everything a provider needs to compute its partial aggregates for one query."""
+
+    table: str
+    cells: int
+    sum_width: int
+    min_neutral: tuple[float, ...]  # a MIN slot's value where the provider has none
+    max_neutral: tuple[float, ...]
+    queries: tuple[PartialQuery, ...]
+
+
+class SqlEngine:
+    """One provider's table in a locked in-memory DuckDB; open once, run many plans."""
+
+    def __init__(self, parquet_path: Path, table: str, threads: int | None = None) -> None:
+        self.table = table
+        self._connection = duckdb.connect(":memory:", config=LOCKED_CONFIG)
+        self._connection.execute("SET enable_progress_bar = false")
+        if threads is not None:
+            self._connection.execute(f"SET threads = {int(threads)}")
+        self._connection.execute(
+            f"CREATE TABLE {_identifier(table)} AS SELECT * FROM read_parquet(?)",
+            [str(parquet_path)])
+        self._connection.execute("SET enable_external_access = false")
+        self._connection.execute("SET lock_configuration = true")
+
+    def run(self, plan: PartialPlan) -> PartialVectors:
+        """Execute ``plan``'s queries; scatter their rows into zero-filled vectors."""
+        if plan.table != self.table:
+            raise PartialPlanMismatch(f"plan reads {plan.table!r}, this engine holds {self.table!r}")
+        sums = np.zeros((plan.cells, plan.sum_width))
+        mins = np.tile(np.asarray(plan.min_neutral, dtype=np.float64), (plan.cells, 1))
+        maxs = np.tile(np.asarray(plan.max_neutral, dtype=np.float64), (plan.cells, 1))
+        for query in plan.queries:
+            result = self._connection.execute(query.sql).fetchnumpy()
+            columns = [np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+                       for values in result.values()]
+            cell = columns[0]
+            keep = ~np.isnan(cell)  # rows whose key lies outside the declared domain
+            cell = cell[keep].astype(np.int64)
+            offset = 0
+            if query.binned:
+                offset = columns[1][keep].astype(np.int64)
+            values = [column[keep] for column in columns[1 + query.binned:]]
+            targets = ([(sums, c) for c in query.sum_columns]
+                       + [(mins, c) for c in query.min_columns]
+                       + [(maxs, c) for c in query.max_columns])
+            for (array, column), value in zip(targets, values, strict=True):
+                present = ~np.isnan(value)
+                array[cell[present], (column + offset)[present] if query.binned else column] = \
+                    value[present]
+        return PartialVectors(sums, mins, maxs)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __enter__(self) -> SqlEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_partials(parquet_path: Path, plan: PartialPlan, threads: int | None = None) -> PartialVectors:
+    """Load ``parquet_path`` as ``plan.table`` in a locked DuckDB, run ``plan``, close."""
+    with SqlEngine(parquet_path, plan.table, threads) as engine:
+        return engine.run(plan)
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
