@@ -22,6 +22,7 @@ from flai.learning.models import ModelKind, load_vector, to_vector
 from flai.learning.strategy import FitConfig
 from flai.mpc.secure_sum import secure_sum
 from flai.mpc.session import MpcSession, run_in_session
+from flai.quality import QualityReport, validate
 
 
 HOLDOUT_FRACTION = 0.2
@@ -51,6 +52,11 @@ class Provider:
 
     def describe(self) -> ProviderInfo:
         return ProviderInfo(self.name, self.dataset.value, len(self._train), len(self._holdout))
+
+    def check_quality(self) -> QualityReport:
+        """The data-quality gate on the whole partition (train and holdout): a verdict only."""
+        return validate(pd.concat([self._train, self._holdout], ignore_index=True),
+                        self.dataset.schema)
 
     def fit(self, contribution_id: str, global_vector: torch.Tensor, kind: ModelKind,
             config: FitConfig, seed: int) -> FitReport:

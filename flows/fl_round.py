@@ -8,11 +8,17 @@ import torch
 from prefect import flow
 
 from actors.federation import Federation
+from flai.learning.features import feature_count
 from flai.learning.metrics import Metrics
 from flai.learning.models import ModelKind
 from flai.learning.strategy import FedAvg
+from flai.quality import QualityReport
+from flai.reporting import report_round
 from tasks.evaluation import federated_evaluate
+from tasks.lineage import TaskSpec, record_lineage
 from tasks.local_training import train_locally
+from tasks.publish import publish_global_model
+from tasks.quality import check_quality
 from tasks.secure_aggregation import secure_aggregate
 from tasks.selection import select_participants
 
@@ -26,6 +32,12 @@ class RoundResult:
     train_loss: float  # sample-weighted mean of the participants' reported losses
     metrics: Metrics  # federated evaluation of the new global model
     secure_aggregation_s: float
+    quality: dict[str, QualityReport]  # every verdict of the quality gate, passing or not
+    quality_report_hash: str  # combined over the verdicts, as recorded on chain
+    model_cid: str  # of the encrypted model in the content store
+    model_sha256: str  # of the plaintext model
+    tx_hash: str  # the transaction that recorded the round on chain
+    block_number: int
     global_vector: torch.Tensor = field(repr=False)
 
 
@@ -34,27 +46,45 @@ def fl_round(federation: Federation, task_id: str, round_number: int, global_vec
              kind: ModelKind, strategy: FedAvg, seed: int = 0) -> RoundResult:
     start = torch.tensor(global_vector, dtype=torch.float64)
     round_id = f"{task_id}/round-{round_number}"
+    features = feature_count(federation.dataset.schema)
     # Who is here.
     selection = select_participants(federation)
+    # Each provider checks its own data; those that fail sit the round out.
+    gate = check_quality(federation, selection.participants)
     # Train where the data lives; each provider stages its update.
-    training = train_locally(federation, selection.participants, f"{round_id}/update", start, kind,
+    training = train_locally(federation, gate.passed, f"{round_id}/update", start, kind,
                              strategy.configure_fit(round_number), seed + round_number)
     # Aggregate: the aggregator learns sum(n_i * delta_i) and sum(n_i) only.
     aggregate = secure_aggregate(federation, training.contributors, f"{round_id}/update",
                                  len(start) + 1)
     model = strategy.aggregate_fit(start, aggregate.total[:-1], aggregate.total[-1].item())
     # Evaluate the new model where the data lives; only the summed counts are revealed.
-    evaluation = federated_evaluate(federation, selection.participants, f"{round_id}/eval",
-                                    model, kind, seed)
+    evaluation = federated_evaluate(federation, gate.passed, f"{round_id}/eval", model, kind, seed)
     reports = [training.reports[name] for name in aggregate.parties]
     samples = sum(report.samples for report in reports)
-    return RoundResult(
+    # Seal the model under the task's key and store it; record the round on chain.
+    published = publish_global_model(task_id, round_number, kind, features, model)
+    spec = TaskSpec(task_id, federation.dataset.schema.name, kind.value, features,
+                    type(strategy).__name__, strategy.configure_fit(1), seed)
+    lineage = record_lineage(spec, round_number, published, aggregate.parties, gate.report_hash,
+                             evaluation.metrics, samples)
+    result = RoundResult(
         round_number=round_number,
         participants=aggregate.parties,
-        dropped=selection.dropped | training.dropped | aggregate.dropped,
+        dropped=selection.dropped | gate.dropped | training.dropped | aggregate.dropped,
         samples=samples,
         train_loss=sum(r.train_loss * r.samples for r in reports) / samples,
         metrics=evaluation.metrics,
         secure_aggregation_s=aggregate.seconds,
+        quality=gate.verdicts,
+        quality_report_hash=gate.report_hash,
+        model_cid=published.cid,
+        model_sha256=published.sha256,
+        tx_hash=lineage.tx_hash,
+        block_number=lineage.block_number,
         global_vector=model,
     )
+    report_round(task_id, round_number, result.participants, result.dropped, result.quality,
+                 result.train_loss, result.metrics, result.model_cid, result.tx_hash,
+                 result.block_number)
+    return result

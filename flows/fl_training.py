@@ -12,7 +12,10 @@ from actors import federation as fed
 from flai.learning.features import feature_count
 from flai.learning.models import ModelKind, to_vector
 from flai.learning.strategy import FitConfig, strategy_for
+from flai.reporting import CurvePoint, PublishedCurve, report_training
+from flai.settings import get_settings
 from flows.fl_round import RoundResult, fl_round
+from tasks.publish import content_store
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class TrainingResult:
     job: TrainingJob
     rounds: list[RoundResult]
     global_vector: torch.Tensor = field(repr=False)
+    curve: PublishedCurve  # the training curve: its PNG in data_dir and in the store, its artifact
 
     @property
     def final(self) -> RoundResult:
@@ -59,4 +63,7 @@ def fl_training(job: TrainingJob,
             get_run_logger().info("target accuracy %.4f reached in round %d",
                                   job.target_accuracy, round_number)
             break
-    return TrainingResult(job, results, vector)
+    # The training curve, attached to this run.
+    curve = report_training(job.task_id, [CurvePoint(r.round_number, r.train_loss, r.metrics)
+                                          for r in results], get_settings().data_dir, content_store())
+    return TrainingResult(job, results, vector, curve)

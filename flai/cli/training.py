@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -49,17 +50,21 @@ def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelK
                   epochs: int, learning_rate: float, seed: int) -> None:
     from actors.federation import Federation
     from actors.provider import HOLDOUT_FRACTION
+    from flai.cli.lineage import print_history
     from flai.datasets import write_partitions
     from flai.learning.central import train_central
     from flai.learning.strategy import FitConfig
     from flows.fl_training import TrainingJob, fl_training
+    from tasks.lineage import verify_history
 
     settings = get_settings()
     with console.status(f"Writing {dataset.value} partitions under {settings.data_dir}"):
         files = write_partitions(dataset, settings.data_dir, how)
     federation = Federation(f"{dataset.value}-{len(files)}", dataset, tuple(files))
     fit = FitConfig(epochs=epochs, learning_rate=learning_rate)
-    job = TrainingJob(f"{federation.name}-{kind.value}-s{seed}", federation, kind, rounds, fit, mu,
+    # Every run is a new task on chain: lineage is append-only, never rewritten.
+    task_id = f"{federation.name}-{kind.value}-s{seed}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    job = TrainingJob(task_id, federation, kind, rounds, fit, mu,
                       seed=seed)
     table = Table(title=f"Federated training: {dataset.value}, {len(files)} providers, {kind.value}")
     for column in ("round", "participants", "dropped", "train loss", "fed. accuracy",
@@ -79,6 +84,11 @@ def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelK
 
         result = fl_training(job, on_round=on_round)
     console.print(table)
+    # Read the rounds back from the chain and check every stored model against its record.
+    with console.status("Verifying the recorded lineage"):
+        history = verify_history(job.task_id)
+    print_history(job.task_id, history)
+    console.print(f"training curve: {result.curve.path} (CID {result.curve.cid})", soft_wrap=True)
     with console.status("Training the same model centrally on the pooled data"):
         central = train_central(dataset, list(files.values()), kind, fit, rounds,
                                 HOLDOUT_FRACTION, seed)

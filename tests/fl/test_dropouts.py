@@ -84,7 +84,7 @@ def test_nan_update_is_refused_by_its_provider_and_the_aggregate_is_unaffected(
                              tuple(p for p in heart_federation.providers if p != faulty))
     fed.start(healthy)
     try:
-        without = fl_training(TrainingJob("nan", healthy, rounds=1)).final
+        without = fl_training(TrainingJob("nan-healthy", healthy, rounds=1)).final
     finally:
         fed.stop(healthy)
     assert with_faulty.participants == without.participants
