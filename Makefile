@@ -7,7 +7,7 @@ NPM_STAMP := contracts/node_modules/.installed-stamp
 IPFS_TOOLS := tools/ipfs/node_modules/.installed-stamp
 RUN := scripts/loopback-only
 
-.PHONY: demo test env bench clean contracts ipfs-tools
+.PHONY: demo test env bench clean contracts ipfs-tools chromium stack-shell
 
 env: $(STAMP)
 
@@ -34,10 +34,19 @@ $(IPFS_TOOLS): tools/ipfs/package.json tools/ipfs/package-lock.json tools/ipfs/.
 	npm ci --prefix tools/ipfs --no-audit --no-fund
 	touch $@
 
+# Headless Chromium from Debian, for the test that looks at a run in the real Prefect UI.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+# One loopback-only shell with the local stack up and its environment loaded; `exit` stops it.
+stack-shell: $(STAMP) $(NPM_STAMP)
+	$(RUN) bash -c '$(VENV)/bin/flai up && . $${FLAI_DATA_DIR:-.flai}/stack/env && bash -i; $(VENV)/bin/flai down'
+
 demo: $(STAMP)
 	$(RUN) $(VENV)/bin/flai demo
 
-test: $(STAMP) $(NPM_STAMP) $(IPFS_TOOLS)
+test: $(STAMP) $(NPM_STAMP) $(IPFS_TOOLS) chromium
 	$(RUN) $(VENV)/bin/python -m pytest
 
 bench: $(STAMP)

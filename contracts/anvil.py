@@ -17,7 +17,6 @@ import errno
 import json
 import os
 import platform
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from flai.stack import alive, tail, terminate
 
 HOST = "127.0.0.1"
 NODE_MODULES = Path(__file__).resolve().parent / "node_modules"
@@ -64,7 +65,7 @@ class AnvilAlreadyRunningError(AnvilError):
 
 class AnvilStartError(AnvilError):
     def __init__(self, reason: str, log_file: Path) -> None:
-        super().__init__(f"anvil did not start: {reason}; last lines of {log_file}:\n{_tail(log_file)}")
+        super().__init__(f"anvil did not start: {reason}; last lines of {log_file}:\n{tail(log_file)}")
         self.log_file = log_file
 
 
@@ -102,7 +103,7 @@ def start(data_dir: Path, port: int = 8545, *, timeout_s: float = 10.0) -> str:
             return url
         raise AnvilAlreadyRunningError(data_dir, current.url)
     if current.pid is not None and _is_anvil(current.pid):  # alive but not answering: a wedged node
-        _terminate(current.pid, timeout_s)
+        terminate(current.pid, timeout_s)
     _clear(data_dir)
     binary = binary_path()
     _check_port_free(port)
@@ -125,11 +126,11 @@ def start(data_dir: Path, port: int = 8545, *, timeout_s: float = 10.0) -> str:
     while not _answers(url):
         if process.poll() is not None:
             _clear(data_dir)
-            if "address already in use" in _tail(log_file).lower():
+            if "address already in use" in tail(log_file).lower():
                 raise AnvilPortInUseError(port)
             raise AnvilStartError(f"it exited with status {process.returncode}", log_file)
         if time.monotonic() > deadline:
-            _terminate(process.pid, timeout_s)
+            terminate(process.pid, timeout_s)
             _clear(data_dir)
             raise AnvilStartError(f"no JSON-RPC answer at {url} within {timeout_s} s", log_file)
         time.sleep(_POLL_S)
@@ -142,7 +143,7 @@ def stop(data_dir: Path, *, timeout_s: float = 10.0) -> bool:
     pid = _read_pid(data_dir)
     stopped = pid is not None and _is_anvil(pid)
     if stopped:
-        _terminate(pid, timeout_s)
+        terminate(pid, timeout_s)
     _clear(data_dir)
     return stopped
 
@@ -197,7 +198,7 @@ def _read_pid(data_dir: Path) -> int | None:
 
 def _is_anvil(pid: int) -> bool:
     """Whether ``pid`` is a live anvil (not a process that reused a stale pid)."""
-    if not _alive(pid):
+    if not alive(pid):
         return False
     proc = Path("/proc")
     if not proc.is_dir():  # no procfs (macOS): the pid file is all there is to go on
@@ -209,42 +210,6 @@ def _is_anvil(pid: int) -> bool:
     return Path(command.decode(errors="replace")).name == "anvil"
 
 
-def _alive(pid: int) -> bool:
-    try:  # reap it first if it is our own exited child, which would otherwise linger as a zombie
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _terminate(pid: int, timeout_s: float) -> None:
-    """SIGTERM (anvil writes its state on it), then SIGKILL after ``timeout_s``."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return
-            time.sleep(_POLL_S)
-
-
 def _clear(data_dir: Path) -> None:
     for name in (PID_FILE, URL_FILE):
         (data_dir / name).unlink(missing_ok=True)
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
