@@ -16,6 +16,7 @@ import ray
 from ray.actor import ActorHandle
 
 from actors.aggregator import AGGREGATOR, AggregatorActor
+from actors.dealer import DEALER, DealerActor
 from actors.provider import ProviderActor
 from flai.datasets import Dataset, partition_path
 from flai.settings import Settings, get_settings
@@ -46,7 +47,7 @@ def connect(settings: Settings | None = None) -> None:
 
 
 def start(federation: Federation, settings: Settings | None = None) -> dict[str, str]:
-    """Start (or find) each provider's actor over its own partition, and the aggregator.
+    """Start (or find) each provider's actor over its own partition, the aggregator and the dealer.
 
     Waits until every actor answers; returns the providers that could not start, with why
     (a missing or unreadable file, say). Those sit out until they are started again.
@@ -66,7 +67,10 @@ def start(federation: Federation, settings: Settings | None = None) -> dict[str,
     aggregator_handle = AggregatorActor.options(
         name=federation.actor_name(AGGREGATOR), get_if_exists=True, lifetime="detached",
     ).remote(settings.mpc_host, settings.mpc_timeout_s)
-    ray.get(aggregator_handle.ping.remote(), timeout=settings.provider_call_timeout_s)
+    dealer_handle = DealerActor.options(
+        name=federation.actor_name(DEALER), get_if_exists=True, lifetime="detached").remote()
+    ray.get([aggregator_handle.ping.remote(), dealer_handle.ping.remote()],
+            timeout=settings.provider_call_timeout_s)
     _, failed = call_each(federation, federation.providers, lambda p: p.ping.remote(),
                           settings.provider_call_timeout_s)
     return failed
@@ -81,8 +85,12 @@ def aggregator(federation: Federation) -> ActorHandle:
     return ray.get_actor(federation.actor_name(AGGREGATOR))
 
 
+def dealer(federation: Federation) -> ActorHandle:
+    return ray.get_actor(federation.actor_name(DEALER))
+
+
 def stop(federation: Federation) -> None:
-    for party in (*federation.providers, AGGREGATOR):
+    for party in (*federation.providers, AGGREGATOR, DEALER):
         try:
             ray.kill(ray.get_actor(federation.actor_name(party)))
         except ValueError:

@@ -14,6 +14,7 @@ import pandas as pd
 import ray
 import torch
 
+from actors.query_party import QueryParty
 from actors.reports import EvalReport, FitReport, ProviderInfo
 from flai.datasets import Dataset
 from flai.datasets.partition import holdout_split
@@ -32,11 +33,12 @@ class ContributionRefused(RuntimeError):
     """A provider will not share a staged value: unknown, or already revealed once."""
 
 
-class Provider:
+class Provider(QueryParty):
     """The provider's logic; ``ProviderActor`` is this class as a Ray actor."""
 
     def __init__(self, name: str, dataset: Dataset, data_file: Path, max_update_norm: float,
                  holdout_fraction: float = HOLDOUT_FRACTION, seed: int = 0) -> None:
+        super().__init__()
         torch.set_num_threads(1)
         self.name = name
         self.dataset = dataset

@@ -1,4 +1,4 @@
-"""Secure summation of the providers' staged values; the aggregator alone learns the sum.
+"""Secure computations over the providers' staged values; the aggregator alone learns the result.
 
 A session in which a party dies is abandoned whole and re-run with the parties still alive,
 as long as ``min_providers`` remain. A session never resumes mid-collective.
@@ -7,13 +7,18 @@ as long as ``min_providers`` remain. A session never resumes mid-collective.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import ray
 import torch
+from ray.actor import ActorHandle
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from actors import federation as fed
+from flai.mpc.session import Triples
 from flai.settings import get_settings
 from tasks.selection import reachable
 
@@ -30,9 +35,29 @@ class SecureSum:
     dropped: dict[str, str] = field(default_factory=dict)
 
 
-def secure_sum_over(federation: fed.Federation, providers: tuple[str, ...], contribution_id: str,
-                    size: int) -> SecureSum:
-    """The sum of ``contribution_id`` over ``providers``, re-run without any that die."""
+@dataclass(frozen=True)
+class SecureSession:
+    """What the aggregator received from one completed session, and who took part."""
+
+    received: Any
+    parties: tuple[str, ...]
+    seconds: float
+    dropped: dict[str, str] = field(default_factory=dict)
+
+
+def run_secure_session(federation: fed.Federation, providers: tuple[str, ...],
+                       contribution_id: str, *,
+                       ready: Callable[[ActorHandle], ray.ObjectRef],
+                       join: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
+                       receive: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
+                       triples: Triples = Triples.TFP) -> SecureSession:
+    """Run one secure computation over ``providers``, re-run whole without any that die.
+
+    ``ready`` asks a provider whether it holds an unspent ``contribution_id`` (asked before a
+    session opens, so a refusal costs nothing); ``join`` makes it take part in the session;
+    ``receive`` makes the aggregator take part and return what it learns. With
+    ``Triples.TTP`` the federation's dealer joins too.
+    """
     settings = get_settings()
     remaining, dropped = tuple(providers), {}
     while True:
@@ -40,34 +65,45 @@ def secure_sum_over(federation: fed.Federation, providers: tuple[str, ...], cont
             raise RoundFailed(
                 f"{len(remaining)} provider(s) left for {contribution_id}, need "
                 f"{settings.min_providers}; dropped: {dropped}")
-        ready, lost = fed.call_each(federation, remaining,
-                                    lambda p: p.can_contribute.remote(contribution_id),
-                                    settings.ping_timeout_s)
-        if not all(ready.values()):
-            refusing = sorted(name for name, ok in ready.items() if not ok)
+        answers, lost = fed.call_each(federation, remaining, ready, settings.ping_timeout_s)
+        if not all(answers.values()):
+            refusing = sorted(name for name, ok in answers.items() if not ok)
             raise RoundFailed(f"{refusing} hold no unspent contribution {contribution_id}")
         if lost:
             dropped |= lost
-            remaining = tuple(name for name in remaining if name in ready)
+            remaining = tuple(name for name in remaining if name in answers)
             continue
         aggregator = fed.aggregator(federation)
-        session = aggregator.open_session.remote(remaining)
+        session = aggregator.open_session.remote(remaining, triples)
         started = time.perf_counter()
-        refs = fed.start_calls(federation, remaining,
-                                lambda p: p.join_secure_sum.remote(session, contribution_id))
-        refs[fed.AGGREGATOR] = aggregator.secure_sum.remote(session, size)
+        refs = fed.start_calls(federation, remaining, lambda p: join(p, session))
+        refs[fed.AGGREGATOR] = receive(aggregator, session)
+        if triples is Triples.TTP:
+            refs[fed.DEALER] = fed.dealer(federation).deal.remote(session)
         results, failed = fed.gather(refs, timeout_s=2 * settings.mpc_timeout_s + 10)
         if not failed:
-            return SecureSum(results[fed.AGGREGATOR], remaining, time.perf_counter() - started,
-                             dropped)
+            return SecureSession(results[fed.AGGREGATOR], remaining,
+                                 time.perf_counter() - started, dropped)
         # Which providers are gone? Those still alive rejoin a fresh session.
         alive = reachable(federation, remaining, settings.ping_timeout_s)
         if not alive.dropped:
             # Everyone is alive, so the failure is not a dropout: re-running could reveal a
-            # second sum over the same values. Stop instead.
-            raise RoundFailed(f"secure sum {contribution_id} failed with every provider alive: {failed}")
+            # second result over the same values. Stop instead.
+            raise RoundFailed(f"secure session {contribution_id} failed with every provider "
+                              f"alive: {failed}")
         dropped |= alive.dropped
         remaining = alive.participants
+
+
+def secure_sum_over(federation: fed.Federation, providers: tuple[str, ...], contribution_id: str,
+                    size: int) -> SecureSum:
+    """The sum of ``contribution_id`` over ``providers``, re-run without any that die."""
+    summed = run_secure_session(
+        federation, providers, contribution_id,
+        ready=lambda p: p.can_contribute.remote(contribution_id),
+        join=lambda p, session: p.join_secure_sum.remote(session, contribution_id),
+        receive=lambda aggregator, session: aggregator.secure_sum.remote(session, size))
+    return SecureSum(summed.received, summed.parties, summed.seconds, summed.dropped)
 
 
 @task(cache_policy=NO_CACHE)

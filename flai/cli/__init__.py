@@ -16,6 +16,6 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 app = typer.Typer(help="FLAI: federated learning and analytics on data that stays home.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 
-from flai.cli import chain, lineage, stack, training  # noqa: E402  (modules register commands)
+from flai.cli import chain, lineage, query, stack, training  # noqa: E402  (register commands)
 
-__all__ = ["app", "chain", "lineage", "stack", "training"]
+__all__ = ["app", "chain", "lineage", "query", "stack", "training"]
