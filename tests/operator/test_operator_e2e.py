@@ -4,6 +4,8 @@ stack, and find the run, the chain's lineage and the models on IPFS still there.
 
 from __future__ import annotations
 
+import json
+
 import shutil
 import subprocess
 import time
@@ -20,6 +22,7 @@ from tests.operator.browser import shows
 from tests.operator.support import cli_env, prefect_api
 
 DEPLOYMENT = "train/nightly-heart"
+QUERY = "query/ad-hoc"
 BENCH_OUT = PROJECT_DIR / "bench" / "out"
 
 
@@ -74,7 +77,18 @@ def test_operator_day(stack_config: StackConfig, tmp_path: Path) -> None:
         assert run.name == "heart-logreg-2r-s0"
         (job,) = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id])))
-        artifacts = [a.key for a in client.read_artifacts() if a.key]
+        # An ad hoc federated query through its deployment: the answer and its disclosure
+        # report come back, and are attached to the run.
+        started = time.monotonic()
+        query = run_deployment(QUERY, parameters={
+            "sql": "SELECT sex, COUNT(*) AS n FROM heart GROUP BY sex"}, timeout=600)
+        timings["query run"] = time.monotonic() - started
+        assert query.state is not None and query.state.is_completed(), query.state
+        by_key = {a.key: a for a in client.read_artifacts() if a.key}
+        assert "fa-query-heart-4-disclosure" in by_key
+        answer = json.loads(by_key["fa-query-heart-4"].data)
+        assert {row["sex"]: row["n"] for row in answer} == {"female": 194, "male": 726}
+        artifacts = list(by_key)
     task_id = job.name
     assert task_id == f"heart-4-logreg-s0-{str(run.id)[:8]}"
 
