@@ -51,6 +51,7 @@ test: $(STAMP) $(NPM_STAMP) $(IPFS_TOOLS) chromium
 
 bench: $(STAMP)
 	$(RUN) $(VENV)/bin/python bench/secure_aggregation.py
+	$(RUN) $(VENV)/bin/python bench/federated_sql.py
 
 clean:
 	rm -rf $(VENV) .flai contracts/node_modules tools/ipfs/node_modules
