@@ -13,16 +13,13 @@ night's lineage on chain.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 from pydantic import Field
 
-from flai.datasets import Dataset, Partitioning, partition_path, split
+from flai.datasets import Dataset, Partitioning, federation_name, write_partitions
 from flai.learning.models import ModelKind
 from flai.learning.strategy import FitConfig
 from flai.settings import get_settings
@@ -64,10 +61,8 @@ def train(
     how = (Partitioning(None, alpha, seed) if dataset is Dataset.HEART
            else Partitioning(providers or 4, alpha, seed))
     # The demo's providers: each one's partition, written only where missing or different.
-    files, written = prepare_partitions(dataset, get_settings().data_dir, how)
-    if written:
-        get_run_logger().info("wrote the partitions of %s", ", ".join(written))
-    federation = Federation(_federation_name(dataset, how, len(files)), dataset, tuple(files))
+    files = write_partitions(dataset, get_settings().data_dir, how)
+    federation = Federation(federation_name(dataset, how, len(files)), dataset, tuple(files))
     task_id = f"{federation.name}-{model.value}-s{seed}-{str(flow_run.id)[:8]}"
     job = TrainingJob(task_id, federation, model, rounds, FitConfig(epochs=epochs, learning_rate=learning_rate),
                       mu, target_accuracy, seed)
@@ -86,30 +81,3 @@ def train(
         "balanced_accuracy": final.metrics.balanced_accuracy,
         "auc": final.metrics.auc,
     }
-
-
-def prepare_partitions(dataset: Dataset, data_dir: Path,
-                       how: Partitioning) -> tuple[dict[str, Path], list[str]]:
-    """Each provider's partition file under ``data_dir``, and the providers whose file had to
-    be written: only a missing file, or one holding other rows, is (atomically) replaced, so
-    a provider reading its file never sees it half-written."""
-    paths, written = {}, []
-    for provider, part in split(dataset, dataset.load(), how).items():
-        path = partition_path(data_dir, provider, dataset.schema.name)
-        paths[provider] = path
-        if path.is_file() and pd.read_parquet(path).equals(part):
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(f".{os.getpid()}.tmp")
-        part.to_parquet(staging, index=False)
-        os.replace(staging, path)
-        written.append(provider)
-    return paths, written
-
-
-def _federation_name(dataset: Dataset, how: Partitioning, providers: int) -> str:
-    """Natural sites: ``heart-4``; a Dirichlet split names its parameters, because providers
-    of another split must not be reached under the same actor names."""
-    if how.providers is None:
-        return f"{dataset.value}-{providers}"
-    return f"{dataset.value}-{providers}-a{how.alpha:g}-s{how.seed}"

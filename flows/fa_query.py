@@ -12,7 +12,7 @@ from prefect.runtime import flow_run
 
 from actors import federation as fed
 from analytics import Disclosure, DisclosureReport, disclosure_report, finalise
-from flai.datasets import Dataset, Partitioning, partition_path, write_partitions
+from flai.datasets import Dataset, Partitioning, federation_name, write_partitions
 from flai.reporting import artifact_key
 from flai.settings import get_settings
 from tasks.fa import charge_budget, check_query, combine_securely, record_query, stage_partials
@@ -58,25 +58,13 @@ def fa_query(federation: fed.Federation, sql: str, epsilon: float | None = None)
 
 def federated_query(sql: str, dataset: Dataset = Dataset.HEART,
                     epsilon: float | None = None) -> QueryResult:
-    """Ask the federation of ``dataset`` (its demo partitions, written if missing) one query.
-
-    >>> federated_query("SELECT sex, COUNT(*) AS n FROM heart GROUP BY sex").table  # doctest: +SKIP
-    """
-    settings = get_settings()
+    """Ask the demo federation of ``dataset`` one query (its partitions written if missing),
+    e.g. ``federated_query("SELECT sex, COUNT(*) AS n FROM heart GROUP BY sex").table``."""
     how = Partitioning(None if dataset is Dataset.HEART else 4)
-    files = {name: partition_path(settings.data_dir, name, dataset.schema.name)
-             for name in _demo_providers(dataset)}
-    if not all(path.exists() for path in files.values()):
-        files = write_partitions(dataset, settings.data_dir, how)
-    federation = fed.Federation(f"{dataset.value}-{len(files)}", dataset, tuple(files))
+    files = write_partitions(dataset, get_settings().data_dir, how)
+    federation = fed.Federation(federation_name(dataset, how, len(files)), dataset, tuple(files))
     fed.start(federation)
     return fa_query(federation, sql, epsilon)
-
-
-def _demo_providers(dataset: Dataset) -> tuple[str, ...]:
-    if dataset is Dataset.HEART:
-        return ("cleveland", "hungary", "switzerland", "va-long-beach")
-    return tuple(f"provider-{i}" for i in range(4))
 
 
 def _attach(federation: fed.Federation, table: pa.Table, report: DisclosureReport,

@@ -51,7 +51,7 @@ def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelK
     from actors.federation import Federation
     from actors.provider import HOLDOUT_FRACTION
     from flai.cli.lineage import print_history
-    from flai.datasets import write_partitions
+    from flai.datasets import federation_name, write_partitions
     from flai.learning.central import train_central
     from flai.learning.strategy import FitConfig
     from flows.fl_training import TrainingJob, fl_training
@@ -60,7 +60,7 @@ def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelK
     settings = get_settings()
     with console.status(f"Writing {dataset.value} partitions under {settings.data_dir}"):
         files = write_partitions(dataset, settings.data_dir, how)
-    federation = Federation(f"{dataset.value}-{len(files)}", dataset, tuple(files))
+    federation = Federation(federation_name(dataset, how, len(files)), dataset, tuple(files))
     fit = FitConfig(epochs=epochs, learning_rate=learning_rate)
     # Every run is a new task on chain: lineage is append-only, never rewritten.
     task_id = f"{federation.name}-{kind.value}-s{seed}-{datetime.now(UTC):%Y%m%dT%H%M%S}"

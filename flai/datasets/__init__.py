@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -19,6 +20,7 @@ __all__ = [
     "Numeric",
     "Partitioning",
     "TabularSchema",
+    "federation_name",
     "partition_path",
     "write_partitions",
 ]
@@ -69,11 +71,30 @@ def partition_path(data_dir: Path, provider: str, table: str) -> Path:
 
 
 def write_partitions(dataset: Dataset, data_dir: Path, how: Partitioning) -> dict[str, Path]:
-    """Write each provider's partition as Parquet; return provider name -> file."""
+    """Each provider's partition as Parquet under ``data_dir``; provider name -> file.
+
+    Only a missing file, or one holding other rows, is written, and atomically (a provider
+    reading its file never sees it half-written), so calling this again is cheap and safe.
+    """
     paths = {}
     for provider, part in split(dataset, dataset.load(), how).items():
-        path = partition_path(data_dir, provider, dataset.schema.name)
+        path = paths[provider] = partition_path(data_dir, provider, dataset.schema.name)
+        if path.is_file() and pd.read_parquet(path).equals(part):
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        part.to_parquet(path, index=False)
-        paths[provider] = path
+        staging = path.with_suffix(f".{os.getpid()}.tmp")
+        part.to_parquet(staging, index=False)
+        os.replace(staging, path)
     return paths
+
+
+def federation_name(dataset: Dataset, how: Partitioning, providers: int) -> str:
+    """``heart-4`` for natural sites; a Dirichlet split names its parameters, because the
+    providers of another split must not be reached under the same actor names.
+
+    >>> federation_name(Dataset.CENSUS, Partitioning(4, 0.5, 0), 4)
+    'census-4-a0.5-s0'
+    """
+    if how.providers is None:
+        return f"{dataset.value}-{providers}"
+    return f"{dataset.value}-{providers}-a{how.alpha:g}-s{how.seed}"

@@ -9,11 +9,12 @@ The daemon is hermetic: ``--offline``, no bootstrap peers, no delegates, no swar
 no MDNS, no gateway, no preload, no update check; its API listens on 127.0.0.1 only. Still,
 start it inside ``scripts/loopback-only``. Ready in about 2 s on a warm repo.
 
-Example (needs the tools installed):
-    >>> daemon = start(tmp_path / "ipfs", api_port=5101)       # doctest: +SKIP
-    >>> KuboStore(daemon.url).put(b"hello")                      # doctest: +SKIP
+Example (needs the tools installed)::
+
+    daemon = start(tmp_path / "ipfs", api_port=5101)
+    KuboStore(daemon.url).put(b"hello")
     'bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq'
-    >>> stop(daemon)                                             # doctest: +SKIP
+    stop(daemon)
 """
 
 from __future__ import annotations
