@@ -108,6 +108,11 @@ def test_operator_day(stack_config: StackConfig, tmp_path: Path) -> None:
     rounds = Ledger.open(config.data_dir / "chain", config.chain_url).rounds(keccak_id(task_id))
     assert [r.round for r in rounds] == [0, 1]
     models = {r.model_cid: KuboStore(config.ipfs_api).get(r.model_cid) for r in rounds}
+    # ... and `flai lineage`, as an operator runs it, fetches, decrypts and verifies them.
+    lineage = subprocess.run([tool("flai"), "lineage", task_id], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert lineage.returncode == 0, lineage.stdout + lineage.stderr
+    assert "all 2 round(s) verified" in " ".join(lineage.stdout.split()), lineage.stdout
 
     # Stop; stopping again is a no-op; start again: the run, the chain and the models remain.
     started = time.monotonic()
