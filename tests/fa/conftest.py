@@ -1,3 +1,19 @@
-"""The FL fixtures (real provider actors over the heart partitions), shared with tests/fl."""
+"""One federation of the four hospitals for the whole module: queries do not harm providers."""
 
-from tests.fl.conftest import heart_federation, heart_files  # noqa: F401  (pytest fixtures)
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from actors import federation as fed
+from flai.datasets import Dataset
+from tests.fl.conftest import heart_files  # noqa: F401  (pytest fixture)
+
+
+@pytest.fixture(scope="module")
+def heart_federation(ray_cluster, heart_files) -> Iterator[fed.Federation]:  # noqa: F811
+    federation = fed.Federation("test-fa-heart", Dataset.HEART, tuple(heart_files))
+    fed.start(federation)
+    yield federation
+    fed.stop(federation)
