@@ -1,6 +1,6 @@
 """The one place that adapts CrypTen 0.4.1 to torch 2.13. Import crypten only through here.
 
-Three adaptations, all measured (shared/STACK.md and our own tests):
+Four adaptations, all measured (shared/STACK.md and our own tests):
 
 1. torch moved ``torch.onnx._internal.registration`` to
    ``torch.onnx._internal.torchscript_exporter.registration``; CrypTen only imports the name,
@@ -12,6 +12,9 @@ Three adaptations, all measured (shared/STACK.md and our own tests):
    failed inside CrypTen's communicator set-up, a default group CrypTen no longer knows. The
    next session of that party would then wait on store keys no fresh party writes.
    ``reset_process_groups`` returns the process to the state of a fresh one.
+4. ``crypten.uninit`` keeps the trusted-third-party client singleton bound to the old session,
+   so the next TTP session skips its seed exchange with the dealer and both sides wait until
+   they time out. ``reset_process_groups`` drops that singleton too.
 """
 
 from __future__ import annotations
@@ -44,8 +47,10 @@ def set_collective_timeout(seconds: float) -> None:
 def reset_process_groups() -> None:
     """Forget any (partly) initialised session so the next one starts like a fresh process."""
     import torch.distributed as dist
+    from crypten.mpc.provider.ttp_provider import TTPClient
     from torch.distributed import distributed_c10d
 
+    TTPClient.uninit()
     if dist.is_initialized():
         dist.destroy_process_group()
     distributed_c10d._world.group_count = 0
