@@ -60,5 +60,5 @@ class QueryParty:
     def _sql_engine(self) -> SqlEngine:
         """One locked engine over the partition, opened on the first query."""
         if self._engine is None:
-            self._engine = SqlEngine(self.data_file, self.dataset.schema.name, threads=1)
+            self._engine = SqlEngine(self.data_file, self.dataset.schema, threads=1)
         return self._engine

@@ -3,7 +3,7 @@
 Pure functions over sqlglot ASTs; no I/O. The flow is::
 
     plan = plan_query(sql, schema, Disclosure(min_group_size, epsilon))   # anyone, up front
-    partials = run_partials(parquet, plan.partials)                       # each provider
+    partials = run_partials(parquet, schema, plan.partials)               # each provider
     combined = secure_combine(plan.combine, partials)                     # every party, MPC
     table = finalise(plan, combined)                                      # rank 0
 """

@@ -1,7 +1,7 @@
 """Give every output column a name, taken from the analyst's own text.
 
-Later rules rewrite aggregate arguments (clipping) and finalise renames nothing, so an output
-named here keeps the name the analyst would get from DuckDB-style SQL.
+Later rules and finalise rename nothing, so an output named here keeps the name the analyst
+would get from DuckDB-style SQL.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from analytics.aggregates import AggregateSpec, Kind, Layout, plan_aggregate
 from analytics.check_aggregation import check_aggregation
 from analytics.check_functions import check_functions
 from analytics.check_statement import check_statement
-from analytics.clip_to_bounds import clip_to_bounds
 from analytics.domains import Value, cell_count, domain_of
 from analytics.errors import QueryRefused
 from analytics.expand_group_by import expand_group_by
@@ -42,7 +41,6 @@ RULES = (
     name_outputs,
     expand_group_by,
     check_aggregation,
-    clip_to_bounds,
 )
 
 
@@ -86,7 +84,7 @@ def rewrite(sql: str, schema: TabularSchema) -> exp.Select:
 
     >>> from flai.datasets.heart import SCHEMA
     >>> rewrite("SELECT sex, AVG(age) FROM heart GROUP BY 1", SCHEMA).sql("duckdb")
-    'SELECT sex AS sex, AVG(LEAST(GREATEST(age, 18), 100)) AS "AVG(age)" FROM heart GROUP BY sex'
+    'SELECT sex AS sex, AVG(age) AS "AVG(age)" FROM heart GROUP BY sex'
     """
     expression = parse(sql)
     for rule in RULES:

@@ -3,13 +3,15 @@
 Run from the repository root: ``.venv/bin/python bench/federated_sql.py [--scale-factor 1]``.
 
 Federated: 5 processes, one CrypTen party each: rank 0 the aggregator (no data), ranks 1-4
-providers, each holding its quarter-ish of ``lineitem`` in a locked DuckDB (1 thread). Per
-query, every party plans the SQL itself; providers run their partial queries; all parties
-run the secure combination (sums, MIN/MAX, suppression with k = 10); rank 0 finalises. The
-time is wall clock at the coordinator, from sending the query to holding the result.
-Centralised: one DuckDB with the same rows in one table, all cores. Each query runs
-``--repeats`` times on each side; the median is reported. The MPC session is joined once;
-its rendezvous time is reported separately (a deployment would open one per query or batch).
+providers holding 10, 20, 30 and 40 % of ``lineitem`` (hash-split on the order key), each in
+its own locked DuckDB. Per query, every party plans the SQL itself; providers run their
+partial queries; all parties run the secure combination (sums, MIN/MAX, suppression with
+k = 10); rank 0 finalises. The time is wall clock at the coordinator, from sending the query
+to holding the result. Centralised: one DuckDB with the same rows in one table. Both sides
+run on the same machine in the same run; every DuckDB may use every core, as
+each would on a machine of its own. Each query runs ``--repeats`` times on each side; the
+median is reported. The MPC session is joined once; its rendezvous time is reported
+separately (a deployment would open one per query or batch).
 """
 
 from __future__ import annotations
@@ -83,10 +85,11 @@ def queries() -> dict[str, str]:
 MIN_GROUP_SIZE = 10
 
 
-def _party(name: str, session: MpcSession, parquet: Path | None, commands, results) -> None:
+def _party(name: str, session: MpcSession, parquet: Path | None, threads: int | None,
+           commands, results) -> None:
     """One party for the whole run: join the session once, then answer queries in order."""
     torch.set_num_threads(1)
-    engine = SqlEngine(parquet, LINEITEM.name, threads=1) if parquet is not None else None
+    engine = SqlEngine(parquet, LINEITEM, threads=threads) if parquet is not None else None
     started = time.perf_counter()
     with joined(session, name) as rank:
         results.put((name, "joined", time.perf_counter() - started, None))
@@ -109,6 +112,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--provider", choices=("TFP", "TTP"), default="TFP",
                         help="Beaver triples from rank 0 (TFP) or from a dealer process (TTP)")
+    parser.add_argument("--provider-threads", type=int, default=None,
+                        help="DuckDB threads per provider (default: every core, as on its own machine)")
     args = parser.parse_args()
     console = Console(width=120)
     directory = args.data_dir / f"sf{args.scale_factor:g}"
@@ -136,7 +141,8 @@ def main() -> None:
     results = context.Queue()
     # Daemons: if this script dies, its parties die with it.
     processes = [context.Process(target=_party, daemon=True,
-                                 args=(name, session, parquet, commands[name], results))
+                                 args=(name, session, parquet, args.provider_threads,
+                                       commands[name], results))
                  for name, parquet in zip(names, (None, *files))]
     if args.provider == "TTP":
         processes.append(context.Process(target=run_dealer, args=(session,), daemon=True))

@@ -1,6 +1,6 @@
 """The one place that adapts CrypTen 0.4.1 to torch 2.13. Import crypten only through here.
 
-Four adaptations, all measured (shared/STACK.md and our own tests):
+Five adaptations, all measured (shared/STACK.md and our own tests):
 
 1. torch moved ``torch.onnx._internal.registration`` to
    ``torch.onnx._internal.torchscript_exporter.registration``; CrypTen only imports the name,
@@ -15,6 +15,10 @@ Four adaptations, all measured (shared/STACK.md and our own tests):
 4. ``crypten.uninit`` keeps the trusted-third-party client singleton bound to the old session,
    so the next TTP session skips its seed exchange with the dealer and both sides wait until
    they time out. ``reset_process_groups`` drops that singleton too.
+5. Every attribute access on a ``CrypTensor`` first reads ``cfg.debug.validation_mode``, an
+   omegaconf lookup; in a comparison circuit that was a third of a party's CPU time.
+   FLAI never runs CrypTen's validation mode, so ``load_crypten`` restores the plain
+   ``__getattribute__``.
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ def load_crypten() -> ModuleType:
     if _OLD not in sys.modules:
         sys.modules[_OLD] = importlib.import_module(_NEW)
     import crypten
+    from crypten.cryptensor import CrypTensor
 
+    CrypTensor.__getattribute__ = getattr(CrypTensor.__getattribute__, "__wrapped__",
+                                          CrypTensor.__getattribute__)
     return crypten
 
 

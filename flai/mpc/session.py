@@ -78,10 +78,16 @@ def joined(session: MpcSession, party: str) -> Iterator[int]:
     """
     rank = session.rank_of(party)
     crypten = _enter(session, rank)
+    mesh = None
     try:
         crypten.init()
+        from flai.mpc.communicator import use_mesh  # imports crypten
+
+        mesh = use_mesh(rank, len(session.parties), session.host, session.timeout_s)
         yield rank
     finally:
+        if mesh is not None:
+            mesh.close()
         if crypten.is_initialized():
             crypten.uninit()
         reset_process_groups()

@@ -22,7 +22,7 @@ REL = 1e-6
 def federate(sql: str, schema: TabularSchema, files: Sequence[Path],
              disclosure: Disclosure = Disclosure(min_group_size=1)) -> tuple[pa.Table, Plan]:
     plan = plan_query(sql, schema, disclosure)
-    partials = [run_partials(path, plan.partials) for path in files]
+    partials = [run_partials(path, schema, plan.partials) for path in files]
     return finalise(plan, combine_plaintext(plan.combine, partials)), plan
 
 

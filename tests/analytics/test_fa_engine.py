@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -31,14 +32,14 @@ def _plan(sql: str) -> PartialPlan:
 @pytest.mark.parametrize("sql", ESCAPES)
 def test_the_engine_cannot_reach_beyond_its_table(heart_files, tmp_path, sql):
     other = heart_files[1]
-    with SqlEngine(heart_files[0], "heart") as engine:
+    with SqlEngine(heart_files[0], HEART) as engine:
         with pytest.raises(duckdb.Error):
             engine.run(_plan(sql.format(other=other, tmp=tmp_path)))
     assert not (tmp_path / "leak.csv").exists()
 
 
 def test_the_engine_reads_its_own_table(heart_files):
-    with SqlEngine(heart_files[0], "heart") as engine:
+    with SqlEngine(heart_files[0], HEART) as engine:
         vectors = engine.run(_plan("SELECT 0 AS _cell, CAST(COUNT(*) AS DOUBLE) FROM heart"))
     assert vectors.sums.tolist() == [[pq.read_metadata(heart_files[0]).num_rows]]
 
@@ -49,7 +50,7 @@ def test_vectors_have_one_shape_whatever_groups_a_provider_has(heart_files):
     shapes = set()
     empty_cells = []
     for path in heart_files:
-        vectors = run_partials(path, plan.partials)
+        vectors = run_partials(path, HEART, plan.partials)
         shapes.add((vectors.sums.shape, vectors.mins.shape, vectors.maxs.shape))
         absent = vectors.sums[:, 0] == 0
         empty_cells.append(int(absent.sum()))
@@ -60,7 +61,7 @@ def test_vectors_have_one_shape_whatever_groups_a_provider_has(heart_files):
 
 
 def test_a_plan_for_another_table_is_refused(heart_files):
-    with SqlEngine(heart_files[0], "heart") as engine:
+    with SqlEngine(heart_files[0], HEART) as engine:
         with pytest.raises(PartialPlanMismatch):
             engine.run(PartialPlan("census", 1, 1, (), (), ()))
 
@@ -72,6 +73,30 @@ def test_out_of_domain_keys_are_left_out(heart_files):
     hacked = PartialPlan(plan.partials.table, 1, plan.partials.sum_width, (), (), tuple(
         PartialQuery(q.sql.replace("['old', 'young']", "['old']"), q.sum_columns)
         for q in plan.partials.queries))
-    vectors = run_partials(heart_files[0], hacked)
+    vectors = run_partials(heart_files[0], HEART, hacked)
     assert vectors.sums.shape == (1, 1)
     assert np.isfinite(vectors.sums).all()
+
+
+def test_values_outside_the_declared_bounds_are_clipped_when_loaded(heart_files, tmp_path):
+    """What the ring range, the MIN/MAX neutrals and DP sensitivity assume, the engine makes true."""
+    table = pq.read_table(heart_files[0])
+    ages = table.column("age").to_pylist()
+    cholesterol = table.column("chol").to_pylist()
+    ages[0], ages[1] = 150.0, 3.0  # declared [18, 100]
+    cholesterol[0], cholesterol[1] = 900.0, None  # declared [0, 700], nullable
+    for name, values in (("age", ages), ("chol", cholesterol)):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pa.array(values, table.schema.field(name).type))
+    path = tmp_path / "out-of-bounds.parquet"
+    pq.write_table(table, path)
+
+    def totals(sql: str) -> list[float]:
+        with SqlEngine(path, HEART) as engine:
+            vectors = engine.run(plan_query(sql, HEART).partials)
+        return [*vectors.sums[0], *vectors.mins[0], *vectors.maxs[0]]
+
+    assert totals("SELECT SUM(age), MIN(age), MAX(age) FROM heart")[1:] == [
+        sum(min(max(age, 18), 100) for age in ages), 18, 100]
+    present = [c for c in cholesterol if c is not None]
+    assert totals("SELECT COUNT(chol), MAX(chol) FROM heart")[1:] == [len(present), 700]

@@ -25,7 +25,7 @@ K = 50  # 'typical angina' has 46 patients: suppressed
 def test_secure_combination_reveals_only_large_groups_to_rank_0(heart_files, provider):
     """TFP: rank 0 deals the triples (and must be trusted); TTP: a dealer process does."""
     plan = plan_query(QUERY, HEART, Disclosure(min_group_size=K))
-    partials = [run_partials(path, plan.partials) for path in heart_files]
+    partials = [run_partials(path, HEART, plan.partials) for path in heart_files]
     results, _ = combine_in_parties(plan.combine, partials, provider)
     combined = results[0]
     assert results[1:] == [None] * len(partials), "providers learn nothing"
@@ -72,7 +72,7 @@ def test_distributed_noise_charges_the_budget_and_refuses_past_it(heart_files, t
     ledger = PrivacyLedger(tmp_path, budget=1.5)
     plan = plan_query(sql, HEART, Disclosure(min_group_size=10, epsilon=1.0, delta=1e-6))
     charge = ledger.charge(HEART.name, "query-1", plan.disclosure.epsilon, plan.disclosure.delta)
-    partials = [run_partials(path, plan.partials) for path in heart_files]
+    partials = [run_partials(path, HEART, plan.partials) for path in heart_files]
     results, _ = combine_in_parties(plan.combine, partials)
     noisy = finalise(plan, results[0]).sort_by("sex")
     exact = centralised(f"{sql} ORDER BY sex", "heart", heart_files)
