@@ -110,8 +110,9 @@ def main() -> None:
     parser.add_argument("--scale-factor", type=float, default=1.0)
     parser.add_argument("--data-dir", type=Path, default=Path(".flai/bench/tpch"))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--provider", choices=("TFP", "TTP"), default="TFP",
-                        help="Beaver triples from rank 0 (TFP) or from a dealer process (TTP)")
+    parser.add_argument("--provider", choices=("TFP", "TTP"), default="TTP",
+                        help="Beaver triples from a dealer process (TTP, as in the fa-query flow) "
+                             "or from rank 0 (TFP)")
     parser.add_argument("--provider-threads", type=int, default=None,
                         help="DuckDB threads per provider (default: every core, as on its own machine)")
     args = parser.parse_args()

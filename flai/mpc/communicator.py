@@ -1,35 +1,46 @@
-"""CrypTen's communicator with its small reveals moved onto a ``Mesh``.
+"""CrypTen's communicator with its small reveals and its dealer's requests on a ``Mesh``.
 
 CrypTen reveals a batch of shares with one gloo ``all_reduce`` per tensor, and each one
 costs several ring hops and thread hand-offs (``flai.mpc.mesh``). ``MeshCommunicator``
 sends a whole batch of up to ``MESH_MAX_BYTES`` per party as one message to every party at
 once and sums (or XORs) what arrives; a reveal to one party (``reduce``) is one message from
-each party to it. Everything else, and larger tensors (a model update's secure sum, where
-the ring's bandwidth matters), stays on gloo. Results are bit-identical: int64 sums wrap
-modulo ``2**64`` exactly as gloo's do.
+each party to it. Larger tensors (a model update's secure sum, where the ring's bandwidth
+matters) stay on gloo. Results are bit-identical: int64 sums wrap modulo ``2**64`` exactly
+as gloo's do.
+
+Under ``Triples.TTP`` the dealer joins the mesh too (``MeshDealer``), and rank 0's requests
+for triples, three gloo messages each, become one message there and one back.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import pickle
 import socket
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from flai.crypten_compat import load_crypten
-from flai.mpc.mesh import Mesh
+from flai.mpc.mesh import Mesh, MeshError
 
 load_crypten()
 from crypten.communicator.communicator import _logging  # noqa: E402
+from crypten.common import serial  # noqa: E402
 from crypten.communicator.distributed_communicator import DistributedCommunicator  # noqa: E402
+from crypten.mpc.provider.ttp_provider import TTPServer  # noqa: E402
 from torch.distributed import ReduceOp  # noqa: E402
+
+if TYPE_CHECKING:
+    from flai.mpc.session import MpcSession
 
 MESH_MAX_BYTES = 1 << 16
 
 
 class MeshCommunicator(DistributedCommunicator):
-    """``all_reduce`` and ``reduce`` of small int64 batches over ``self.mesh``."""
+    """Small ``all_reduce``/``reduce`` batches, and a dealer's requests, over ``self.mesh``."""
 
     mesh: Mesh
 
@@ -56,6 +67,33 @@ class MeshCommunicator(DistributedCommunicator):
         others = [peer for peer in range(self.get_world_size()) if peer != rank]
         received = self.mesh.exchange({}, others)
         return _unflatten(_combine(op, [flat, *received.values()]), tensors, batched)
+
+    # A dealer's traffic: objects on the group of every process, tensors on rank 0's pair
+    # group with the dealer; both groups exist, unused, without a dealer.
+    @_logging
+    def send_obj(self, obj, dst, group=None):
+        if not (self.ttp_initialized and group is self.ttp_group):
+            return DistributedCommunicator.send_obj.__wrapped__(self, obj, dst, group)
+        self.mesh.exchange({dst: pickle.dumps(obj)}, ())
+
+    @_logging
+    def recv_obj(self, src, group=None):
+        if not (self.ttp_initialized and group is self.ttp_group):
+            return DistributedCommunicator.recv_obj.__wrapped__(self, src, group)
+        return serial.restricted_loads(self.mesh.exchange({}, [src])[src])
+
+    @_logging
+    def broadcast(self, input, src, group=None, batched=False):
+        if batched or not (self.ttp_initialized and group is self.ttp_comm_group):
+            return DistributedCommunicator.broadcast.__wrapped__(self, input, src, group, batched)
+        if self.get_rank() == src:
+            peer = 0 if src == self.get_ttp_rank() else self.get_ttp_rank()
+            self.mesh.exchange({peer: input.numpy().tobytes()}, ())
+        else:
+            data = self.mesh.exchange({}, [src])[src]
+            received = np.frombuffer(data, dtype=input.numpy().dtype).reshape(input.shape)
+            input.copy_(torch.from_numpy(received.copy()))
+        return input
 
 
 def _flatten(tensors: list[torch.Tensor], op) -> np.ndarray | None:
@@ -89,13 +127,37 @@ def local_address(peer_host: str) -> str:
         return probe.getsockname()[0]
 
 
-def use_mesh(rank: int, world: int, host: str, timeout_s: float) -> Mesh:
-    """Connect this party's mesh and switch its initialised CrypTen communicator onto it."""
+def use_mesh(rank: int, session: MpcSession) -> Mesh:
+    """Connect this process's mesh and switch its initialised CrypTen communicator onto it."""
     from torch.distributed import distributed_c10d
 
     store = distributed_c10d._get_default_store()
-    mesh = Mesh.connect(rank, world, store, local_address(host), timeout_s)
+    mesh = Mesh.connect(rank, session.processes, store, local_address(session.host),
+                        session.timeout_s)
     communicator = DistributedCommunicator.get()
     communicator.__class__ = MeshCommunicator
     communicator.mesh = mesh
     return mesh
+
+
+class MeshDealer(TTPServer):
+    """CrypTen's trusted third party, answering rank 0's requests over the session's mesh.
+
+    ``TTPServer`` serves from its constructor, right after exchanging seeds with the
+    parties; the mesh joins in between. A party leaving ends the service, as it does in
+    CrypTen (there, through gloo's ``RuntimeError``).
+    """
+
+    def __init__(self, session: MpcSession) -> None:
+        self._session, self._mesh = session, None
+        try:
+            super().__init__()
+        except MeshError as error:
+            logging.info("the dealer stops: %s", error)
+        finally:
+            if self._mesh is not None:
+                self._mesh.close()
+
+    def _setup_generators(self) -> None:
+        super()._setup_generators()
+        self._mesh = use_mesh(len(self._session.parties), self._session)

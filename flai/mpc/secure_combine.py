@@ -13,8 +13,8 @@ never wins a comparison. Every party calls ``secure_combine`` in the same sessio
    encoded ``S_j`` and its own ``V_j`` to its share. The shares then sum to ``sum_i S_i`` and to
    each ``V_i`` (CrypTen's own sharing, ``z_j + [j = src] encode(x)``, for all sources at
    once). Nothing is sent.
-3. One batched comparison (carry-save sign extraction, ``_negative``; bits at scale 1) computes
-   ``keep_g = [n_g >= k - 1/2]`` on each group's (noisy) COUNT(*) and, for every pair of
+3. One batched comparison (carry-save sign extraction, ``_Gates.negative``; bits at scale 1)
+   computes ``keep_g = [n_g >= k - 1/2]`` on each group's (noisy) COUNT(*) and, for every pair of
    providers ``i < j``, ``d_ij = [V_j < V_i]``.
 4. Provider ``i`` holds the minimum iff it beats every other (ties to the lower rank):
    ``w_i = keep * prod_{j<i} d_ji * prod_{j>i} (1 - d_ij)``, a product of ``P`` bits computed
@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.distributed import ReduceOp
 
 from flai.crypten_compat import load_crypten
 from flai.mpc.fixed_point import PRECISION_BITS, decode, encode
@@ -110,13 +111,12 @@ def secure_combine(spec: CombineSpec, local: PartialVectors | None) -> CombinedV
     """Run the protocol above as this party; rank 0 passes ``None`` and gets the result."""
     crypten = load_crypten()
     from crypten import communicator
-    from crypten.mpc import MPCTensor
     from crypten.mpc.primitives import ArithmeticSharedTensor
 
-    rank, world = communicator.get().get_rank(), communicator.get().get_world_size()
-    providers = world - 1
+    gates = _Gates(communicator.get(), crypten.mpc.get_default_provider())
+    rank, providers = gates.rank, gates.world - 1
     if providers < 1 or (rank == 0) != (local is None):
-        raise CombineInputError(f"rank {rank} of {world}: rank 0 brings no data, every "
+        raise CombineInputError(f"rank {rank} of {gates.world}: rank 0 brings no data, every "
                                 "provider rank brings its PartialVectors")
     cells, width, extrema = spec.cells, spec.sum_width, spec.extrema
     sums = np.zeros((cells, width + extrema))
@@ -128,45 +128,42 @@ def secure_combine(spec: CombineSpec, local: PartialVectors | None) -> CombinedV
         if spec.sum_noise is not None:
             sums += _noise_share(spec, providers)
     flat = torch.from_numpy(np.concatenate([sums.ravel(), stacked.ravel()]))
-    shared = ArithmeticSharedTensor.PRZS(flat.shape)
-    shared.share += encode(flat)
-    total = MPCTensor.from_shares(shared.share, precision=PRECISION_BITS)
+    total = ArithmeticSharedTensor.PRZS(flat.shape).share + encode(flat)
     split = cells * (width + extrema)
     totals = total[:split].view(cells, width + extrema)
     values = total[split:].view(providers, cells, extrema)
 
     # Step 3: one batched comparison for suppression and every pair of providers.
-    threshold = (spec.min_group_size - 0.5) * spec.sum_scale[spec.count_column]
+    threshold = encode(torch.tensor((spec.min_group_size - 0.5) * spec.sum_scale[spec.count_column]))
     pairs = [(i, j) for i in range(providers) for j in range(i + 1, providers)] if extrema else []
-    differences = [totals[:, spec.count_column] - threshold]
+    differences = [gates.add_public(totals[:, spec.count_column], -threshold)]
     differences += [values[j] - values[i] for i, j in pairs]
-    below, *smaller = _negative(crypten, differences)
-    keep = 1 - below
+    below, *smaller = gates.negative(differences)
+    keep = gates.add_public(-below, 1)
 
     # Step 4: w_i = keep * prod(i beats j), a tree of bit products.
     if extrema:
         factors = [[keep.view(cells, 1).expand(cells, extrema)] for _ in range(providers)]
         for (i, j), d in zip(pairs, smaller):
             factors[j].append(d)
-            factors[i].append(1 - d)
-        level = crypten.stack([crypten.stack(f) for f in factors], dim=1)  # [factor, P, G, E]
+            factors[i].append(gates.add_public(-d, 1))
+        level = torch.stack([torch.stack(f) for f in factors], dim=1)  # [factor, P, G, E]
         while level.size(0) > 1:
             half = level.size(0) // 2
-            product = level[:half] * level[half:2 * half]
-            level = crypten.cat([product, level[2 * half:]]) if level.size(0) % 2 else product
+            product = gates.multiply(level[:half], level[half:2 * half])
+            level = torch.cat([product, level[2 * half:]]) if level.size(0) % 2 else product
         winners = level[0]
 
     # Step 5: one multiplication round, then the minima by local sums.
     masks = keep.view(cells, 1).expand(cells, width + extrema)
     if extrema:
-        masked = crypten.cat([totals.flatten(), values.flatten()]) * crypten.cat(
-            [masks.flatten(), winners.flatten()])
+        masked = gates.multiply(total, torch.cat([masks.flatten(), winners.flatten()]))
         kept = masked[:split].view(cells, width + extrema)
         minima = masked[split:].view(providers, cells, extrema).sum(0) + kept[:, width:]
-        out = crypten.cat([kept[:, :width], minima], dim=1)
+        out = torch.cat([kept[:, :width], minima], dim=1)
     else:
-        out = totals * masks
-    ring = out.reveal(dst=0)
+        out = gates.multiply(totals, masks.contiguous())
+    ring = gates.reveal_to_first(out)
     if rank != 0:
         return None
     revealed = decode(ring).numpy()
@@ -175,38 +172,95 @@ def secure_combine(spec: CombineSpec, local: PartialVectors | None) -> CombinedV
                            -revealed[:, width + spec.minima:], result[:, spec.count_column] >= 0.25)
 
 
-def _negative(crypten, tensors: list) -> list:
-    """``[t < 0]`` for each shared tensor, in one batched comparison; bits at scale 1.
+class _Gates:
+    """The protocol's operations on raw int64 shares, with CrypTen's tuple provider and
+    communicator underneath: additive shares (sums modulo ``2**64``) and XOR shares.
 
-    The sign of ``x = sum_j x_j`` (party ``j`` holds ``x_j``) is the top bit of a binary sum.
-    CrypTen's own ``_ltz`` adds the ``n`` binary-shared ``x_j`` with a tree of full adders,
-    ``ceil(log2 n)`` adders of 7 AND rounds each. Here carry-save adders first reduce the
-    ``n`` addends to two (``a + b + c = (a ^ b ^ c) + (maj(a, b, c) << 1)``, one AND round per
-    level, ``maj = ((a ^ c) & (b ^ c)) ^ c``), then one full adder: for 5 parties 3 + 7 + 1
-    rounds instead of 21 + 1, the same sharing and the same security.
+    CrypTen's ``MPCTensor`` and its share wrappers cost more CPU than the arithmetic itself
+    on the few hundred values of a query (each one reads CrypTen's omegaconf config, about
+    30 µs a read), and on a machine shared by every party that CPU is the query's latency.
+    Every product here has a 0/1 factor at scale 1, so none needs truncation.
     """
-    from crypten import communicator
-    from crypten.mpc import MPCTensor
-    from crypten.mpc.primitives import BinarySharedTensor, circuit
-    from crypten.mpc.primitives.beaver import B2A_single_bit
 
-    flat = crypten.cat([t.flatten() for t in tensors])
-    share = flat._tensor.share
-    addends = BinarySharedTensor.stack([BinarySharedTensor(share, src=party)
-                                        for party in range(communicator.get().get_world_size())])
-    while addends.size(0) > 2:
-        n = addends.size(0) // 3
-        a, b, c = addends[:n], addends[n:2 * n], addends[2 * n:3 * n]
-        parts = [a ^ b ^ c, (((a ^ c) & (b ^ c)) ^ c) << 1, addends[3 * n:]]
-        addends = parts[0].shallow_copy()
-        addends.share = torch.cat([part.share for part in parts])
-    top = (circuit.add(addends[0], addends[1]) >> 63) & 1
-    bits = MPCTensor.from_shares(B2A_single_bit(top).share, precision=0)
-    out, start = [], 0
-    for t in tensors:
-        out.append(bits[start:start + t.nelement()].view(t.size()))
-        start += t.nelement()
-    return out
+    def __init__(self, communicator, provider) -> None:
+        self.communicator, self.provider = communicator, provider
+        self.rank, self.world = communicator.get_rank(), communicator.get_world_size()
+
+    def add_public(self, share: torch.Tensor, value) -> torch.Tensor:
+        """Shares of ``x + value`` for a public ``value`` (ring units): rank 0 adds it."""
+        return share + value if self.rank == 0 else share
+
+    def multiply(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Shares of ``x * y`` in the ring, elementwise (Beaver)."""
+        a, b, c = (t.share for t in self.provider.generate_additive_triple(x.size(), y.size(), "mul"))
+        epsilon, delta = self._open([x - a, y - b], ReduceOp.SUM)
+        return self.add_public(c + epsilon * b + a * delta, epsilon * delta)
+
+    def negative(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Additive shares of ``[t < 0]`` for each shared tensor, in one batched comparison.
+
+        The sign of ``x = sum_j x_j`` (party ``j`` holds ``x_j``) is the top bit of a binary
+        sum. CrypTen's own ``_ltz`` adds the ``n`` binary-shared ``x_j`` with a tree of full
+        adders, ``ceil(log2 n)`` adders of 7 AND rounds each. Here carry-save adders first
+        reduce the ``n`` addends to two (``a + b + c = (a ^ b ^ c) + (maj(a, b, c) << 1)``, one
+        AND round per level, ``maj = ((a ^ c) & (b ^ c)) ^ c``), then a Kogge-Stone carry tree
+        of 1 + 6 AND rounds gives the carry into the top bit: for 5 parties 3 + 7 + 1 rounds
+        instead of 21 + 1, the same sharing and the same security. The Beaver triples of the
+        whole circuit come from one request to the tuple provider.
+        """
+        from crypten.mpc.primitives import BinarySharedTensor
+
+        flat = torch.cat([t.flatten() for t in tensors])
+        size = (_and_gates(self.world) * flat.numel(),)
+        triples = [t.share for t in self.provider.generate_binary_triple(size, size)]
+        used = 0
+
+        def and_(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            nonlocal used
+            a, b, c = (t[used:used + x.numel()].view(x.size()) for t in triples)
+            used += x.numel()
+            epsilon, delta = self._open([x ^ a, y ^ b], ReduceOp.BXOR)
+            z = c ^ (epsilon & b) ^ (a & delta)
+            return z ^ (epsilon & delta) if self.rank == 0 else z
+
+        addends = BinarySharedTensor.PRZS((self.world, flat.numel())).share
+        addends[self.rank] ^= flat  # row j: an XOR sharing of party j's additive share
+        while addends.size(0) > 2:
+            n = addends.size(0) // 3
+            a, b, c = addends[:n], addends[n:2 * n], addends[2 * n:3 * n]
+            addends = torch.cat([a ^ b ^ c, (and_(a ^ c, b ^ c) ^ c) << 1, addends[3 * n:]])
+        x, y = addends
+        generate, propagate = and_(x, y), x ^ y
+        for shift in (1, 2, 4, 8, 16, 32):  # generate[i]: the carry out of bits 0..i
+            both = and_(torch.stack([propagate, propagate]),
+                        torch.stack([generate << shift, propagate << shift]))
+            generate, propagate = generate ^ both[0], both[1]
+        if used != triples[0].numel():
+            raise RuntimeError(f"the circuit used {used} of {triples[0].numel()} Beaver triples")
+        bits = self._to_additive(((x ^ y ^ (generate << 1)) >> 63) & 1)
+        return [part.view(t.size()) for part, t in zip(bits.split([t.numel() for t in tensors]), tensors)]
+
+    def reveal_to_first(self, share: torch.Tensor) -> torch.Tensor | None:
+        """The shared value at rank 0 (as a ring element); None elsewhere."""
+        return self.communicator.reduce(share, 0)
+
+    def _to_additive(self, bit: torch.Tensor) -> torch.Tensor:
+        """Additive shares of an XOR-shared bit, through a random bit shared both ways."""
+        r_additive, r_binary = self.provider.B2A_rng(bit.size())
+        (z,) = self._open([bit ^ r_binary.share], ReduceOp.BXOR)  # bit XOR r: public, uniform
+        return self.add_public(r_additive.share * (1 - 2 * z), z)  # r XOR z = r + z - 2 r z
+
+    def _open(self, shares: list[torch.Tensor], op) -> list[torch.Tensor]:
+        return self.communicator.all_reduce(shares, op=op, batched=True)
+
+
+def _and_gates(parties: int) -> int:
+    """AND gates per compared value in ``_Gates.negative``: carry-save levels, 1 + 6 x 2."""
+    gates = 0
+    while parties > 2:
+        gates += parties // 3
+        parties -= parties // 3
+    return gates + 1 + 6 * 2
 
 
 def _check(spec: CombineSpec, local: PartialVectors, providers: int) -> None:

@@ -47,6 +47,11 @@ class MpcSession:
     triples: Triples = Triples.TFP
 
     @property
+    def processes(self) -> int:
+        """Every process of the session: the parties, and the dealer under ``Triples.TTP``."""
+        return len(self.parties) + (self.triples is Triples.TTP)
+
+    @property
     def rendezvous(self) -> str:
         return f"tcp://{self.host}:{self.port}"
 
@@ -83,13 +88,13 @@ def joined(session: MpcSession, party: str) -> Iterator[int]:
         crypten.init()
         from flai.mpc.communicator import use_mesh  # imports crypten
 
-        mesh = use_mesh(rank, len(session.parties), session.host, session.timeout_s)
+        mesh = use_mesh(rank, session)
         yield rank
     finally:
+        if crypten.is_initialized():
+            crypten.uninit()  # rank 0 stops a dealer here, over the mesh
         if mesh is not None:
             mesh.close()
-        if crypten.is_initialized():
-            crypten.uninit()
         reset_process_groups()
 
 
@@ -97,7 +102,9 @@ def run_dealer(session: MpcSession) -> None:
     """Deal Beaver triples for a ``Triples.TTP`` session until rank 0 ends it."""
     crypten = _enter(session, len(session.parties))
     try:
-        crypten.mpc.provider.TTPServer()
+        from flai.mpc.communicator import MeshDealer  # imports crypten
+
+        MeshDealer(session)
     finally:
         if crypten.is_initialized():
             crypten.uninit()
