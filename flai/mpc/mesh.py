@@ -63,6 +63,9 @@ class Mesh:
                     connection, _ = listener.accept()
                     connection.settimeout(timeout_s)
                     (peer,) = _RANK.unpack(_read_exactly(connection, _RANK.size))
+                    if peer in peers or not rank < peer < world:
+                        connection.close()
+                        raise MeshError(f"an unexpected peer {peer} connected")
                     peers[peer] = connection
             except (OSError, RuntimeError) as error:
                 for connection in peers.values():
