@@ -158,7 +158,7 @@ def main() -> None:
                          f"triples: {args.provider}")
     for column in ("query", "central s", "federated s", "plan+partials s", "MPC s", "finalise s", "ratio", "match"):
         report.add_column(column, justify="left" if column == "query" else "right", no_wrap=True)
-    ratios = []
+    ratios, mismatched = [], []
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("queries", total=len(todo))
@@ -187,6 +187,7 @@ def main() -> None:
                     match = "yes"
                 except AssertionError:
                     match = "NO"
+                    mismatched.append(label)
                 central_s = statistics.median(central_times)
                 federated_s = statistics.median(federated_times)
                 ratio = federated_s / central_s
@@ -204,6 +205,8 @@ def main() -> None:
     console.print(f"median ratio federated / centralised: {statistics.median(ratios):.2f}x "
                   f"(target <= 2x); one-time session join: {rendezvous:.1f} s; load average "
                   f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
+    if mismatched:
+        sys.exit(f"federated results differ from DuckDB's for: {', '.join(mismatched)}")
 
 
 if __name__ == "__main__":

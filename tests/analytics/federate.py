@@ -39,6 +39,8 @@ def _same(ours: object, theirs: object, bound: float | None, abs_tol: float) -> 
     if bound is not None:  # an approximate quantile: within one bin
         return abs(float(ours) - float(theirs)) <= bound * (1 + 1e-9)
     if isinstance(theirs, Decimal):
+        if abs(float(ours) - float(theirs)) <= abs_tol:  # fixed-point rounding, when admitted
+            return True
         unit = 10.0 ** theirs.as_tuple().exponent
         # Exact to the last decimal wherever float64 holds the total that finely.
         if unit >= 1e3 * np.spacing(abs(float(theirs))):
