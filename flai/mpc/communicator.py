@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import logging
 import pickle
-import socket
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +24,7 @@ import torch
 
 from flai.crypten_compat import load_crypten
 from flai.mpc.mesh import Mesh, MeshError
+from flai.net import local_address
 
 load_crypten()
 from crypten.communicator.communicator import _logging  # noqa: E402
@@ -50,7 +50,7 @@ class MeshCommunicator(DistributedCommunicator):
         flat = _flatten(tensors, op)
         if flat is None:
             return DistributedCommunicator.all_reduce.__wrapped__(self, input, op, batched)
-        others = [peer for peer in range(self.get_world_size()) if peer != self.get_rank()]
+        others = self._other_parties()
         received = self.mesh.exchange(dict.fromkeys(others, flat.tobytes()), others)
         return _unflatten(_combine(op, [flat, *received.values()]), tensors, batched)
 
@@ -60,13 +60,15 @@ class MeshCommunicator(DistributedCommunicator):
         flat = _flatten(tensors, op)
         if flat is None:
             return DistributedCommunicator.reduce.__wrapped__(self, input, dst, op, batched)
-        rank = self.get_rank()
-        if rank != dst:
+        if self.get_rank() != dst:
             self.mesh.exchange({dst: flat.tobytes()}, ())
             return None
-        others = [peer for peer in range(self.get_world_size()) if peer != rank]
-        received = self.mesh.exchange({}, others)
+        received = self.mesh.exchange({}, self._other_parties())
         return _unflatten(_combine(op, [flat, *received.values()]), tensors, batched)
+
+    def _other_parties(self) -> list[int]:
+        """The computing parties but this one (a dealer is on the mesh, not among them)."""
+        return [peer for peer in range(self.get_world_size()) if peer != self.get_rank()]
 
     # A dealer's traffic: objects on the group of every process, tensors on rank 0's pair
     # group with the dealer; both groups exist, unused, without a dealer.
@@ -118,13 +120,6 @@ def _combine(op, parts: list) -> torch.Tensor:
 def _unflatten(flat: torch.Tensor, like: list[torch.Tensor], batched: bool):
     parts = [chunk.view(t.shape) for chunk, t in zip(flat.split([t.numel() for t in like]), like)]
     return parts if batched else parts[0]
-
-
-def local_address(peer_host: str) -> str:
-    """This machine's address on the route to ``peer_host`` (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect((peer_host, 9))
-        return probe.getsockname()[0]
 
 
 def use_mesh(rank: int, session: MpcSession) -> Mesh:
