@@ -178,7 +178,7 @@ class _Gates:
 
     CrypTen's ``MPCTensor`` and its share wrappers cost more CPU than the arithmetic itself
     on the few hundred values of a query (each one reads CrypTen's omegaconf config, about
-    20 µs a read), and on a machine shared by every party that CPU is the query's latency.
+    18 µs a read), and on a machine shared by every party that CPU is the query's latency.
     Every product here has a 0/1 factor at scale 1, so none needs truncation.
     """
 
