@@ -2,8 +2,8 @@
 
 A provider must not reveal which groups it has, so every provider returns one entry per
 group of the whole declared domain, present or not. The domain of a key comes from the
-schema: a categorical column's declared values, an integer-bounded numeric column's
-integers, the literal results of a CASE, ``FLOOR``/``CEIL`` of a bounded expression, the
+schema: a categorical column's declared values, an integral numeric column's integers
+(the provider rounds such columns at load, so no row falls between them), the literal results of a CASE, ``FLOOR``/``CEIL`` of a bounded expression, the
 years/quarters/months of a bounded date, and a literal shift or scale of any of these.
 A key whose domain cannot be derived is refused.
 """
@@ -89,14 +89,14 @@ def _column(expression: exp.Column, schema: TabularSchema) -> tuple[Value, ...]:
     nulls: tuple[Value, ...] = (None,) if column.max_null_fraction > 0 else ()
     if isinstance(column, Categorical):
         return column.domain + nulls
-    if (isinstance(column, Numeric) and float(column.low).is_integer()
-            and float(column.high).is_integer() and column.high - column.low < MAX_INTEGER_KEYS):
-        return tuple(range(int(column.low), int(column.high) + 1)) + nulls
+    if (isinstance(column, Numeric) and column.integral
+            and column.high - column.low < MAX_INTEGER_KEYS):
+        return tuple(range(math.ceil(column.low), math.floor(column.high) + 1)) + nulls
     if isinstance(column, Temporal):
         raise QueryRefused(f"GROUP BY {column.name}: group a date by year(), quarter(), month() "
                            "or date_trunc()")
     raise QueryRefused(
-        f"GROUP BY {column.name}: not categorical and not integer-bounded; "
+        f"GROUP BY {column.name}: not categorical and not declared integral; "
         f"bucket it, e.g. FLOOR({column.name} / 10)")
 
 

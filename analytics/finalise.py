@@ -105,13 +105,14 @@ def _sandbox() -> duckdb.DuckDBPyConnection:
 def disclosure_report(plan: Plan, combined: CombinedVectors,
                       charge: BudgetCharge | None = None) -> DisclosureReport:
     """What the release disclosed: groups released and suppressed, epsilon spent and left."""
-    epsilon = plan.disclosure.epsilon
+    epsilon = plan.epsilon
     return DisclosureReport(
-        min_group_size=plan.disclosure.min_group_size,
+        release=plan.policy.release.value if epsilon is None else "differential-privacy",
+        min_group_size=plan.policy.min_group_size,
         groups_released=int(combined.released.sum()),
         cells_suppressed=combined.suppressed,
         epsilon=epsilon,
-        delta=plan.disclosure.delta if epsilon is not None else None,
+        delta=plan.policy.delta if epsilon is not None else None,
         epsilon_spent=charge.spent if charge is not None else None,
         epsilon_remaining=charge.remaining if charge is not None else None,
         count_noise_std=plan.count_noise_std,

@@ -97,7 +97,7 @@ def may_be_null(expression: exp.Expression, schema: TabularSchema) -> bool:
     """
     if isinstance(expression, exp.Column):
         return schema.column(expression.name).max_null_fraction > 0
-    if isinstance(expression, (exp.Null, exp.Nullif)):
+    if isinstance(expression, (exp.Null, exp.Nullif, exp.TryCast, exp.IntDiv, exp.Mod)):
         return True
     if isinstance(expression, exp.Literal):
         return False
@@ -166,8 +166,16 @@ def _abs(expression: exp.Abs, schema: TabularSchema) -> Interval:
 
 
 def _rounding(expression: exp.Expression, schema: TabularSchema) -> Interval:
+    """FLOOR/CEIL/ROUND to whole numbers, or ``ROUND(x, -k)`` to multiples of ``10**k``."""
     inner = interval_of(expression.this, schema)
-    return inner if inner.empty else Interval(math.floor(inner.low), math.ceil(inner.high))
+    decimals = expression.args.get("decimals")
+    step = 1.0
+    if decimals is not None:
+        places = interval_of(decimals, schema)
+        step = 10.0 ** -min(places.low, 0.0) if not places.empty else 1.0
+    if inner.empty:
+        return inner
+    return Interval(math.floor(inner.low / step) * step, math.ceil(inner.high / step) * step)
 
 
 def _power(expression: exp.Pow, schema: TabularSchema) -> Interval:
@@ -190,6 +198,36 @@ def _sqrt(expression: exp.Sqrt, schema: TabularSchema) -> Interval:
     if not inner.empty and inner.low < 0:
         raise QueryRefused(f"{expression.sql('duckdb')}: the argument may be negative")
     return inner if inner.empty else Interval(math.sqrt(inner.low), math.sqrt(inner.high))
+
+
+def _ln(expression: exp.Ln, schema: TabularSchema) -> Interval:
+    inner = interval_of(expression.this, schema)
+    if not inner.empty and inner.low <= 0:
+        raise QueryRefused(f"{expression.sql('duckdb')}: the argument may be zero or negative")
+    return inner if inner.empty else Interval(math.log(inner.low), math.log(inner.high))
+
+
+def _exp(expression: exp.Exp, schema: TabularSchema) -> Interval:
+    inner = interval_of(expression.this, schema)
+    if not inner.empty and inner.high > 700:
+        raise QueryRefused(f"{expression.sql('duckdb')}: the argument may exceed 700")
+    return inner if inner.empty else Interval(math.exp(inner.low), math.exp(inner.high))
+
+
+def _integer_divide(expression: exp.IntDiv, schema: TabularSchema) -> Interval:
+    quotient = _divide(exp.Div(this=expression.this.copy(), expression=expression.expression.copy()),
+                       schema)
+    return quotient if quotient.empty else Interval(math.floor(quotient.low), math.ceil(quotient.high))
+
+
+def _remainder(expression: exp.Mod, schema: TabularSchema) -> Interval:
+    """``a % b`` has the sign of ``a`` and is smaller than ``|b|`` (NULL where ``b`` is 0)."""
+    dividend = interval_of(expression.this, schema)
+    divisor = interval_of(expression.expression, schema)
+    if dividend.empty or divisor.empty:
+        return EMPTY
+    limit = min(divisor.magnitude, dividend.magnitude)
+    return Interval(-limit if dividend.low < 0 else 0.0, limit if dividend.high > 0 else 0.0)
 
 
 def _cast(expression: exp.Cast, schema: TabularSchema) -> Interval:
@@ -215,6 +253,10 @@ _HANDLERS: dict[type, Callable[[exp.Expression, TabularSchema], Interval]] = {
     exp.Sub: lambda e, s: interval_of(e.this, s) - interval_of(e.expression, s),
     exp.Mul: lambda e, s: interval_of(e.this, s) * interval_of(e.expression, s),
     exp.Div: _divide,
+    exp.IntDiv: _integer_divide,
+    exp.Mod: _remainder,
+    exp.Ln: _ln,
+    exp.Exp: _exp,
     exp.Least: lambda e, s: _extreme(e, s, min),
     exp.Greatest: lambda e, s: _extreme(e, s, max),
     exp.Abs: _abs,
@@ -224,6 +266,7 @@ _HANDLERS: dict[type, Callable[[exp.Expression, TabularSchema], Interval]] = {
     exp.Pow: _power,
     exp.Sqrt: _sqrt,
     exp.Cast: _cast,
+    exp.TryCast: _cast,
     exp.Case: _case,
     exp.If: lambda e, s: _union([e.args["true"], e.args.get("false") or exp.Null()], s),
     exp.Coalesce: lambda e, s: _union(_arguments(e), s),

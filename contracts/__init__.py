@@ -8,6 +8,7 @@ needed only to recompile (``node contracts/compile.mjs``) and to run anvil.
 
 from contracts.compiled import ChainContract
 from contracts.errors import (
+    LedgerBudgetExceededError,
     LedgerConflictError,
     LedgerConnectionError,
     LedgerError,
@@ -22,6 +23,7 @@ from contracts.ledger import Chain, Ledger, Role, connect
 from contracts.manifest import DeploymentManifest
 from contracts.records import (
     BadgeMinted,
+    DatasetRecord,
     QueryRecord,
     RecordResult,
     RoundMetrics,
@@ -36,8 +38,10 @@ __all__ = [
     "BadgeMinted",
     "Chain",
     "ChainContract",
+    "DatasetRecord",
     "DeploymentManifest",
     "Ledger",
+    "LedgerBudgetExceededError",
     "LedgerConflictError",
     "LedgerConnectionError",
     "LedgerError",

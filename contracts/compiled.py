@@ -22,6 +22,7 @@ class ChainContract(Enum):
     TOKEN = "FLAIToken"
     BADGE = "ContributionBadge"
     REGISTRY = "LineageRegistry"
+    DISCLOSURE = "DisclosureRegistry"
 
 
 @dataclass(frozen=True)

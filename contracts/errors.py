@@ -68,7 +68,14 @@ class LedgerUnauthorizedError(LedgerRevertError):
 
 
 class LedgerNotFoundError(LedgerRevertError):
-    """The task, round, query or token asked for does not exist."""
+    """The task, round, query, data set or token asked for does not exist."""
+
+
+class LedgerBudgetExceededError(LedgerRevertError):
+    """A query's privacy cost exceeds what is left of its data set's budget.
+
+    ``arguments`` holds ``datasetId``, ``cost`` and ``remaining`` (in the additive cost unit).
+    """
 
 
 class LedgerTransactionFailedError(LedgerError):
@@ -88,11 +95,15 @@ REVERT_KINDS: Mapping[str, type[LedgerRevertError]] = {
     "LineageRegistryRoundConflict": LedgerConflictError,
     "LineageRegistryQueryConflict": LedgerConflictError,
     "ContributionBadgeAlreadyHeld": LedgerConflictError,
+    "DisclosureRegistryPolicyConflict": LedgerConflictError,
+    "DisclosureRegistryChargeConflict": LedgerConflictError,
     "LineageRegistryUnknownTask": LedgerNotFoundError,
     "LineageRegistryUnknownRound": LedgerNotFoundError,
     "LineageRegistryUnknownQuery": LedgerNotFoundError,
     "ContributionBadgeNotHeld": LedgerNotFoundError,
     "ERC721NonexistentToken": LedgerNotFoundError,
+    "DisclosureRegistryUnknownDataset": LedgerNotFoundError,
+    "DisclosureRegistryBudgetExceeded": LedgerBudgetExceededError,
 }
 """Solidity error name -> the Python class raised; any other error raises :class:`LedgerRevertError`."""
 

@@ -1,10 +1,11 @@
-"""The chain client of FLAI: deploy or attach to the contracts, record lineage, mint rewards.
+"""The chain client of FLAI: deploy or attach to the contracts, record lineage, charge privacy
+budgets, mint rewards.
 
-A :class:`Ledger` is one deployment of the three contracts (``FLAIToken``,
-``ContributionBadge``, ``LineageRegistry``) seen through one sending account. It runs against
-the embedded py-evm chain (no URL: the default, in process) or any JSON-RPC node (anvil, a
-testnet, an L2), waits for every receipt, and turns reverts into typed errors that name the
-Solidity error (:mod:`contracts.errors`).
+A :class:`Ledger` is one deployment of FLAI's contracts (``FLAIToken``,
+``ContributionBadge``, ``LineageRegistry``, ``DisclosureRegistry``) seen through one sending
+account. It runs against the embedded py-evm chain (no URL: the default, in process) or any
+JSON-RPC node (anvil, a testnet, an L2), waits for every receipt, and turns reverts into typed
+errors that name the Solidity error (:mod:`contracts.errors`).
 
 Every record is idempotent on chain: recording identical content again is a transaction
 that changes nothing and emits no event, reported as ``already_recorded=True``, so a retried
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cache
 from pathlib import Path
@@ -49,6 +50,7 @@ from contracts.manifest import DeploymentManifest, manifest_path
 from contracts.records import (
     BadgeMinted,
     Bytes32,
+    DatasetRecord,
     QueryRecord,
     RecordResult,
     RoundMetrics,
@@ -71,8 +73,10 @@ class Role(Enum):
     DEFAULT_ADMIN = bytes(32)
     MINTER = keccak(text="MINTER_ROLE")  # FLAIToken, ContributionBadge
     REPUTATION = keccak(text="REPUTATION_ROLE")  # ContributionBadge
-    REGISTRAR = keccak(text="REGISTRAR_ROLE")  # LineageRegistry: registerTask
-    RECORDER = keccak(text="RECORDER_ROLE")  # LineageRegistry: recordRound, recordQuery
+    # LineageRegistry: registerTask; DisclosureRegistry: registerDataset
+    REGISTRAR = keccak(text="REGISTRAR_ROLE")
+    # LineageRegistry: recordRound, recordQuery; DisclosureRegistry: charge
+    RECORDER = keccak(text="RECORDER_ROLE")
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,28 +185,34 @@ class Ledger:
         :class:`~contracts.errors.LedgerManifestError` instead of silently forking lineage.
 
         The sender is ``private_key``'s account, or else the node's first unlocked account.
+
+        A deployment made before a contract was added to FLAI (its manifest lacks it) gets
+        that contract deployed next to the others, with the sender as its admin, and the
+        manifest rewritten; the contracts it has keep their addresses and state.
         """
         chain = connect(url)
         sender = chain.add_signer(private_key) if private_key else chain.unlocked_account()
         with chain.lock:
             path = manifest_path(Path(state_dir), chain.chain_id)
             if path.exists():
-                manifest = DeploymentManifest.load(path)
+                manifest = DeploymentManifest.load(path, partial=True)
                 if not chain.embedded or _has_code(chain.web3, manifest):
-                    return cls.attach(chain, manifest, sender, source=path)
+                    _check_manifest(chain, manifest, path)
+                    if manifest.missing:
+                        manifest = _deploy_missing(chain, sender, manifest)
+                        manifest.save(Path(state_dir))
+                    return cls(chain, manifest, sender)
             ledger = cls.deploy(chain, sender)
             ledger.manifest.save(Path(state_dir))
             return ledger
 
     @classmethod
     def deploy(cls, chain: Chain, sender: str) -> Ledger:
-        """Deploys the three contracts; ``sender`` becomes admin and holds every role."""
+        """Deploys every :class:`ChainContract`; ``sender`` becomes admin and holds every role."""
         addresses: dict[ChainContract, str] = {}
         first_block = None
         for contract in ChainContract:
-            artifact = compiled(contract)
-            factory = chain.web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-            receipt = _send(chain, sender, contract, factory.constructor(sender), RECEIPT_TIMEOUT_S)
+            receipt = _deploy_contract(chain, sender, contract)
             addresses[contract] = receipt["contractAddress"]
             first_block = first_block if first_block is not None else receipt["blockNumber"]
         manifest = DeploymentManifest(
@@ -217,20 +227,13 @@ class Ledger:
     def attach(
         cls, chain: Chain, manifest: DeploymentManifest, sender: str, *, source: object = "manifest"
     ) -> Ledger:
-        """The deployment ``manifest`` describes, after checking it is on this chain."""
-        chain_id = chain.chain_id
-        if manifest.chain_id != chain_id:
+        """The deployment ``manifest`` describes, after checking it is on this chain and
+        complete (:meth:`open` deploys the contracts an older manifest lacks)."""
+        _check_manifest(chain, manifest, source)
+        if manifest.missing:
+            names = ", ".join(contract.value for contract in manifest.missing)
             raise LedgerManifestError(
-                source, f"is for chain {manifest.chain_id}, connected to chain {chain_id}"
-            )
-        missing = [
-            f"{c.value} at {a}" for c, a in manifest.addresses.items() if not chain.web3.eth.get_code(a)
-        ]
-        if missing:
-            raise LedgerManifestError(
-                source,
-                f"no contract code for {', '.join(missing)}: the chain was reset or this is another chain "
-                "with the same id; remove the manifest to deploy anew",
+                source, f"has no address for {names}: Ledger.open deploys the contracts it lacks"
             )
         return cls(chain, manifest, sender)
 
@@ -335,6 +338,57 @@ class Ledger:
             ChainContract.REGISTRY, registry.functions.getQuery(query_id)
         )
         return QueryRecord(query_id, sql, commitment, result, epsilon, suppressed, block)
+
+    # -- disclosure -------------------------------------------------------------------------
+
+    def register_dataset(self, dataset_id: Bytes32, policy_hash: Bytes32, budget: int) -> RecordResult:
+        """Registers a data set's disclosure policy (its sha256) and total privacy budget, in
+        the additive cost unit of :meth:`charge_budget` (needs ``Role.REGISTRAR``).
+
+        Registering identical content again returns ``already_recorded=True``; another policy
+        or budget raises :class:`~contracts.errors.LedgerConflictError`.
+        """
+        disclosure = self._contracts[ChainContract.DISCLOSURE]
+        call = disclosure.functions.registerDataset(
+            to_bytes32(dataset_id, "dataset_id"),
+            to_bytes32(policy_hash, "policy_hash"),
+            check_uint(budget, 64, "budget"),
+        )
+        return self._record(ChainContract.DISCLOSURE, call, disclosure.events.DatasetRegistered())
+
+    def charge_budget(self, dataset_id: Bytes32, query_id: Bytes32, cost: int) -> RecordResult:
+        """Charges query ``query_id`` the privacy cost ``cost`` against a data set's budget,
+        before any provider computes (needs ``Role.RECORDER``).
+
+        Charging the same query the same cost again spends nothing and returns
+        ``already_recorded=True``; another cost raises
+        :class:`~contracts.errors.LedgerConflictError`, a cost past what is left
+        :class:`~contracts.errors.LedgerBudgetExceededError` (``arguments["remaining"]``).
+        """
+        disclosure = self._contracts[ChainContract.DISCLOSURE]
+        call = disclosure.functions.charge(
+            to_bytes32(dataset_id, "dataset_id"),
+            to_bytes32(query_id, "query_id"),
+            check_uint(cost, 64, "cost"),
+        )
+        return self._record(ChainContract.DISCLOSURE, call, disclosure.events.BudgetCharged())
+
+    def get_dataset(self, dataset_id: Bytes32) -> DatasetRecord:
+        """A registered data set's policy hash and budget (what is spent, what remains)."""
+        dataset_id = to_bytes32(dataset_id, "dataset_id")
+        disclosure = self._contracts[ChainContract.DISCLOSURE]
+        policy_hash, budget, spent, block = self._read(
+            ChainContract.DISCLOSURE, disclosure.functions.getDataset(dataset_id)
+        )
+        return DatasetRecord(dataset_id, policy_hash, budget, spent, block)
+
+    def charge_of(self, dataset_id: Bytes32, query_id: Bytes32) -> int:
+        """The cost query ``query_id`` was charged against the data set; 0 if none."""
+        disclosure = self._contracts[ChainContract.DISCLOSURE]
+        call = disclosure.functions.chargeOf(
+            to_bytes32(dataset_id, "dataset_id"), to_bytes32(query_id, "query_id")
+        )
+        return self._read(ChainContract.DISCLOSURE, call)
 
     # -- rewards ----------------------------------------------------------------------------
 
@@ -450,6 +504,35 @@ def _guarded(contract: ChainContract, function: str, action: Callable[[], Any]) 
         return action()
     except (ContractLogicError, TransactionFailed) as exc:
         raise revert_error(contract, function, exc) from exc
+
+
+def _deploy_contract(chain: Chain, sender: str, contract: ChainContract) -> TxReceipt:
+    """Deploys ``contract`` with ``constructor(sender)``."""
+    artifact = compiled(contract)
+    factory = chain.web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    return _send(chain, sender, contract, factory.constructor(sender), RECEIPT_TIMEOUT_S)
+
+
+def _deploy_missing(chain: Chain, sender: str, manifest: DeploymentManifest) -> DeploymentManifest:
+    """``manifest`` completed with the contracts it lacks, deployed now."""
+    added = {c: _deploy_contract(chain, sender, c)["contractAddress"] for c in manifest.missing}
+    return replace(manifest, addresses={**manifest.addresses, **added})
+
+
+def _check_manifest(chain: Chain, manifest: DeploymentManifest, source: object) -> None:
+    """Raises unless ``manifest`` is for this chain and its contracts have code here."""
+    chain_id = chain.chain_id
+    if manifest.chain_id != chain_id:
+        raise LedgerManifestError(source, f"is for chain {manifest.chain_id}, connected to chain {chain_id}")
+    missing = [
+        f"{c.value} at {a}" for c, a in manifest.addresses.items() if not chain.web3.eth.get_code(a)
+    ]
+    if missing:
+        raise LedgerManifestError(
+            source,
+            f"no contract code for {', '.join(missing)}: the chain was reset or this is another chain "
+            "with the same id; remove the manifest to deploy anew",
+        )
 
 
 def _has_code(web3: Web3, manifest: DeploymentManifest) -> bool:

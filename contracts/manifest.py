@@ -67,9 +67,23 @@ class DeploymentManifest:
         partial.replace(path)
         return path
 
+    @property
+    def missing(self) -> tuple[ChainContract, ...]:
+        """The contracts this manifest has no address for (added to FLAI after it was deployed).
+
+        >>> empty = DeploymentManifest(1, 7, "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf")
+        >>> empty.missing == tuple(ChainContract)
+        True
+        """
+        return tuple(contract for contract in ChainContract if contract not in self.addresses)
+
     @classmethod
-    def load(cls, path: Path) -> DeploymentManifest:
-        """Reads a manifest written by :meth:`save`."""
+    def load(cls, path: Path, *, partial: bool = False) -> DeploymentManifest:
+        """Reads a manifest written by :meth:`save`.
+
+        With ``partial`` a manifest may lack contracts (one written before they were added to
+        FLAI: see :attr:`missing`); otherwise every :class:`ChainContract` must be in it.
+        """
         try:
             document = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
@@ -79,7 +93,12 @@ class DeploymentManifest:
         if not isinstance(document, dict) or document.get("format") != FORMAT_VERSION:
             raise LedgerManifestError(path, f"not a format {FORMAT_VERSION} deployment manifest")
         try:
-            addresses = {contract: document["addresses"][contract.value] for contract in ChainContract}
+            recorded = document["addresses"]
+            addresses = {
+                contract: recorded[contract.value]
+                for contract in ChainContract
+                if not partial or contract.value in recorded
+            }
             manifest = cls(
                 chain_id=int(document["chain_id"]),
                 deployment_block=int(document["deployment_block"]),

@@ -161,3 +161,26 @@ class QueryRecord:
     @property
     def epsilon_spent(self) -> float:
         return self.epsilon_spent_micro / MICRO
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A data set's disclosure policy and privacy budget as ``DisclosureRegistry`` stores it.
+
+    ``budget`` and ``spent`` are in the additive cost unit the charges use (for Gaussian
+    mechanisms one million times the sum of 1/z², z the noise multiplier).
+
+    >>> DatasetRecord(bytes(32), b"\\x01" * 32, budget=2_000_000, spent=500_000, registered_block=7).remaining
+    1500000
+    """
+
+    dataset_id: bytes
+    policy_hash: bytes
+    budget: int
+    spent: int
+    registered_block: int
+
+    @property
+    def remaining(self) -> int:
+        """What is left of the budget."""
+        return self.budget - self.spent

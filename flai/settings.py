@@ -41,13 +41,8 @@ class Settings(BaseSettings):
     provider_call_timeout_s: float = Field(120.0, gt=0)  # local training/evaluation calls
     ping_timeout_s: float = Field(10.0, gt=0)  # a provider silent this long sits the round out
 
-    # Federated analytics disclosure control.
-    min_group_size: int = Field(10, ge=1)
-    epsilon_budget: float = Field(10.0, gt=0)
-    fa_delta: float = Field(1e-6, gt=0, lt=1)  # DP delta of a noisy query
-    fa_quantile_bins: int = Field(256, ge=2)  # MEDIAN/QUANTILE_CONT histogram bins
-    fa_max_rows: int = Field(2**30, ge=1)  # total rows the fixed-point scaling allows
-    fa_max_cells: int = Field(100_000, ge=1)  # largest GROUP BY domain
+    # Federated analytics has no settings here on purpose: what a query may disclose is the
+    # data set's policy (flai.datasets.policy), held by its providers, never the analyst's.
 
     # Chain: None runs py-evm in process; otherwise a JSON-RPC URL (anvil, a testnet, an L2).
     chain_url: str | None = None

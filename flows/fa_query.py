@@ -11,11 +11,18 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from actors import federation as fed
-from analytics import Disclosure, DisclosureReport, disclosure_report, finalise
+from analytics import DisclosureReport, disclosure_report, finalise
 from flai.datasets import Dataset, Partitioning, federation_name, write_partitions
 from flai.reporting import artifact_key
 from flai.settings import get_settings
-from tasks.fa import charge_budget, check_query, combine_securely, record_query, stage_partials
+from tasks.fa import (
+    charge_budget,
+    check_query,
+    combine_securely,
+    record_query,
+    register_policy,
+    stage_partials,
+)
 from tasks.quality import check_quality
 from tasks.selection import select_participants
 
@@ -32,34 +39,37 @@ class QueryResult:
 
 @flow(name="fa-query", flow_run_name="query-{federation.name}")
 def fa_query(federation: fed.Federation, sql: str, epsilon: float | None = None) -> QueryResult:
+    """Answer ``sql`` under the data set's disclosure policy; ``epsilon`` (None: the
+    policy's default) must lie in the policy's range, and DP cannot be switched off."""
     started = time.perf_counter()
-    settings = get_settings()
-    disclosure = Disclosure(settings.min_group_size, epsilon, settings.fa_delta)
-    # Refuse unsafe or unsupported SQL before anything runs anywhere.
-    plan = check_query(sql, federation.dataset, disclosure)
+    # Refuse unsafe, unsupported or out-of-policy SQL before anything runs anywhere.
+    plan = check_query(sql, federation.dataset, epsilon)
     query_id = f"{federation.name}/query/{flow_run.id}"
+    register_policy(federation.dataset)
     # Who is here, and whose data passes its quality gate.
     selection = select_participants(federation)
     gate = check_quality(federation, selection.participants)
-    # Spend the privacy budget before any provider computes (refused if it would overrun).
-    charge = charge_budget(federation.dataset, query_id, disclosure) if epsilon else None
-    # Partials where the data lives; combined in MPC with suppression and noise.
-    staged = stage_partials(federation, gate.passed, query_id, sql, disclosure)
-    combined = combine_securely(federation, staged.providers, query_id, plan.combine)
+    # Spend the privacy budget on chain before any provider computes (refused past it).
+    charge = charge_budget(federation.dataset, query_id, plan) if plan.epsilon is not None else None
+    # Each provider plans, charges and computes under its own policy; one session combines.
+    staged = stage_partials(federation, gate.passed, query_id, sql, plan)
+    combined = combine_securely(federation, staged.providers, query_id, plan)
     # Release: finalise the small, disclosure-controlled result; record it.
     table = finalise(plan, combined.received)
     report = disclosure_report(plan, combined.received, charge)
-    lineage = record_query(query_id, plan, combined.parties, combined.received, table, charge)
+    lineage = record_query(query_id, plan, combined.parties, combined.received, table)
     _attach(federation, table, report, lineage.tx_hash)
-    return QueryResult(table, report, combined.parties,
-                       selection.dropped | gate.dropped | staged.dropped | combined.dropped,
+    return QueryResult(table, report, combined.parties, selection.dropped | gate.dropped,
                        lineage.tx_hash, time.perf_counter() - started)
 
 
 def federated_query(sql: str, dataset: Dataset = Dataset.HEART,
                     epsilon: float | None = None) -> QueryResult:
     """Ask the demo federation of ``dataset`` one query (its partitions written if missing),
-    e.g. ``federated_query("SELECT sex, COUNT(*) AS n FROM heart GROUP BY sex").table``."""
+    e.g. ``federated_query("SELECT sex, COUNT(*) AS n FROM heart GROUP BY sex").table``.
+
+    The query is planned first, so a refusal costs nothing and starts nothing."""
+    check_query(sql, dataset, epsilon)
     how = Partitioning(None if dataset is Dataset.HEART else 4)
     files = write_partitions(dataset, get_settings().data_dir, how)
     federation = fed.Federation(federation_name(dataset, how, len(files)), dataset, tuple(files))

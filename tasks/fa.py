@@ -1,7 +1,12 @@
-"""The steps of a federated SQL query: check, charge, stage partials, combine, record.
+"""The steps of a federated SQL query: check, register, charge, stage partials, combine, record.
 
-Providers' partials leave them only inside a secure-combination session, which runs with a
-separate triple dealer (``Triples.TTP``) so the aggregator cannot decode what it compares.
+The data set's disclosure policy is the owners': the orchestrator plans under its copy to
+refuse early, registers its digest on chain (once; a different policy under the same data
+set is refused), and charges the query's privacy cost there before any provider computes;
+every provider then plans and charges again under its own copy and refuses what breaks it.
+Providers' partials leave them only inside one secure-combination session, with a separate
+triple dealer (``Triples.TTP``) so the aggregator cannot decode what it compares. A query
+that any provider refuses or cannot evaluate fails whole: it is never answered by the rest.
 """
 
 from __future__ import annotations
@@ -10,20 +15,36 @@ import hashlib
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from actors import federation as fed
-from analytics import Disclosure, Plan, plan_query
-from contracts import keccak_id
+from actors.query_party import ProviderRefusal, QueryStaged
+from analytics import Plan, QueryRefused, plan_query
+from contracts import LedgerBudgetExceededError, LedgerConflictError, keccak_id
 from flai.datasets import Dataset
 from flai.lineage import participants_commitment
-from flai.mpc.secure_combine import CombinedVectors, CombineSpec
+from flai.mpc.secure_combine import CombinedVectors
 from flai.mpc.session import Triples
-from flai.privacy_ledger import BudgetCharge, PrivacyLedger
+from flai.privacy_ledger import (
+    BudgetCharge,
+    PrivacyBudgetExceeded,
+    chain_budget,
+    chain_cost,
+    epsilon_of_cost,
+    noise_multiplier,
+)
 from flai.settings import get_settings
 from tasks.lineage import ledger
-from tasks.secure_aggregation import SecureSession, run_secure_session
+from tasks.secure_aggregation import RoundFailed, SecureSession, run_secure_session
+
+
+class QueryFailed(RuntimeError):
+    """The federation could not answer; nothing was released. ``reasons`` are fixed texts."""
+
+    def __init__(self, reasons: tuple[str, ...]) -> None:
+        super().__init__("; ".join(reasons) + "; nothing was released")
+        self.reasons = reasons
 
 
 @dataclass(frozen=True)
@@ -39,55 +60,85 @@ class QueryLineage:
     block_number: int
 
 
-def check_query(sql: str, dataset: Dataset, disclosure: Disclosure) -> Plan:
-    """Plan at the orchestrator first: an unsafe or unsupported query fails here, unrun."""
-    settings = get_settings()
-    return plan_query(sql, dataset.schema, disclosure, quantile_bins=settings.fa_quantile_bins,
-                      max_rows=settings.fa_max_rows, max_cells=settings.fa_max_cells)
+def check_query(sql: str, dataset: Dataset, epsilon: float | None) -> Plan:
+    """Plan under the registered policy first: an unsafe query fails here, unrun."""
+    return plan_query(sql, dataset.schema, dataset.policy, epsilon)
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+def register_policy(dataset: Dataset) -> None:
+    """Record the policy's digest and budget on chain (a no-op once done); refuse another."""
+    policy = dataset.policy
+    try:
+        ledger().register_dataset(keccak_id(dataset.value), policy.digest, chain_budget(policy))
+    except LedgerConflictError:
+        raise QueryRefused(f"the chain holds a different disclosure policy for {dataset.value}; "
+                           "the data set must be registered again by its owners") from None
 
 
 @task(cache_policy=NO_CACHE)
-def charge_budget(dataset: Dataset, query_id: str, disclosure: Disclosure) -> BudgetCharge:
-    """Spend epsilon before any provider computes; charging a query id twice is a no-op."""
-    settings = get_settings()
-    return PrivacyLedger(settings.data_dir, settings.epsilon_budget).charge(
-        dataset.value, query_id, disclosure.epsilon, disclosure.delta)
+def charge_budget(dataset: Dataset, query_id: str, plan: Plan) -> BudgetCharge:
+    """Spend the query's privacy cost on chain before any provider computes; a retry of the
+    same query is a no-op there, never a second spend."""
+    policy, dataset_id = dataset.policy, keccak_id(dataset.value)
+    chain = ledger()
+    try:
+        chain.charge_budget(dataset_id, keccak_id(query_id),
+                            chain_cost(noise_multiplier(plan.epsilon, policy.delta)))
+    except LedgerBudgetExceededError:
+        left = epsilon_of_cost(chain.get_dataset(dataset_id).spent, policy.budget_delta)
+        raise PrivacyBudgetExceeded(dataset.value, plan.epsilon,
+                                    max(policy.budget_epsilon - left, 0.0), policy.budget_epsilon) from None
+    spent = epsilon_of_cost(chain.get_dataset(dataset_id).spent, policy.budget_delta)
+    return BudgetCharge(dataset.value, query_id, plan.epsilon, policy.delta, round(spent, 9),
+                        round(max(policy.budget_epsilon - spent, 0.0), 9))
 
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1)
+@task(cache_policy=NO_CACHE)
 def stage_partials(federation: fed.Federation, providers: tuple[str, ...], query_id: str,
-                   sql: str, disclosure: Disclosure) -> Staged:
-    staged, dropped = fed.call_each(
+                   sql: str, plan: Plan) -> Staged:
+    """Every provider plans, charges and computes itself; all must agree on the plan."""
+    policy_digest = federation.dataset.policy.digest
+    staged, lost = fed.call_each(
         federation, providers,
-        lambda provider: provider.stage_query.remote(query_id, sql, disclosure),
+        lambda provider: provider.stage_query.remote(query_id, sql, plan.epsilon, policy_digest),
         get_settings().provider_call_timeout_s)
-    if dropped:
-        get_run_logger().warning("dropped while computing partials: %s", dropped)
-    return Staged(tuple(name for name in providers if name in staged), dropped)
+    reasons = {answer.refusal.value for answer in staged.values() if answer.refusal is not None}
+    if lost:
+        reasons.add(ProviderRefusal.COULD_NOT_EVALUATE.value)
+    if any(_derived_another_plan(answer, plan) for answer in staged.values()):
+        reasons.add("the providers derived a different plan")
+    if reasons:
+        raise QueryFailed(tuple(sorted(reasons)))
+    return Staged(providers)
+
+
+def _derived_another_plan(answer: QueryStaged, plan: Plan) -> bool:
+    return answer.refusal is None and answer.plan_digest != plan.digest
 
 
 @task(cache_policy=NO_CACHE)
 def combine_securely(federation: fed.Federation, providers: tuple[str, ...], query_id: str,
-                     spec: CombineSpec) -> SecureSession:
-    combined = run_secure_session(
-        federation, providers, query_id,
-        ready=lambda p: p.can_combine.remote(query_id),
-        join=lambda p, session: p.join_secure_combine.remote(session, query_id),
-        receive=lambda aggregator, session: aggregator.secure_combine.remote(session, spec),
-        triples=Triples.TTP)
-    if combined.dropped:
-        get_run_logger().warning("dropped during secure combination: %s", combined.dropped)
-    return combined
+                     plan: Plan) -> SecureSession:
+    """One session; a party that drops out fails the query (it is never re-run on fewer)."""
+    try:
+        return run_secure_session(
+            federation, providers, query_id,
+            ready=lambda p: p.can_combine.remote(query_id),
+            join=lambda p, session: p.join_secure_combine.remote(session, query_id, plan.digest),
+            receive=lambda aggregator, session: aggregator.secure_combine.remote(session, plan.combine),
+            triples=Triples.TTP, rerun=False)
+    except RoundFailed:
+        raise QueryFailed(("a party dropped out of the secure combination",)) from None
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
 def record_query(query_id: str, plan: Plan, participants: tuple[str, ...],
-                 combined: CombinedVectors, result: pa.Table,
-                 charge: BudgetCharge | None) -> QueryLineage:
+                 combined: CombinedVectors, result: pa.Table) -> QueryLineage:
     """Record the answered query on chain; a retry with the same content is a no-op there."""
     sql_hash = hashlib.sha256(plan.rewritten.encode()).hexdigest()
     result_hash = hashlib.sha256(result.to_pandas().to_csv(index=False).encode()).hexdigest()
-    epsilon_micro = round((plan.disclosure.epsilon or 0.0) * 1_000_000) if charge else 0
+    epsilon_micro = round((plan.epsilon or 0.0) * 1_000_000)
     recorded = ledger().record_query(keccak_id(query_id), sql_hash,
                                      participants_commitment(participants),
                                      combined.suppressed, epsilon_micro, result_hash)

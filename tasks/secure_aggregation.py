@@ -50,8 +50,9 @@ def run_secure_session(federation: fed.Federation, providers: tuple[str, ...],
                        ready: Callable[[ActorHandle], ray.ObjectRef],
                        join: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
                        receive: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
-                       triples: Triples = Triples.TFP) -> SecureSession:
-    """Run one secure computation over ``providers``, re-run whole without any that die.
+                       triples: Triples = Triples.TFP, rerun: bool = True) -> SecureSession:
+    """Run one secure computation over ``providers``, re-run whole without any that die
+    (unless ``rerun`` is False: then a failed session fails the computation).
 
     ``ready`` asks a provider whether it holds an unspent ``contribution_id`` (asked before a
     session opens, so a refusal costs nothing); ``join`` makes it take part in the session;
@@ -84,6 +85,8 @@ def run_secure_session(federation: fed.Federation, providers: tuple[str, ...],
         if not failed:
             return SecureSession(results[fed.AGGREGATOR], remaining,
                                  time.perf_counter() - started, dropped)
+        if not rerun:
+            raise RoundFailed(f"secure session {contribution_id} failed: {sorted(failed)}")
         # Which providers are gone? Those still alive rejoin a fresh session.
         alive = reachable(federation, remaining, settings.ping_timeout_s)
         if not alive.dropped:

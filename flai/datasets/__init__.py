@@ -12,13 +12,16 @@ import pandas as pd
 
 from flai.datasets import census, heart
 from flai.datasets.partition import dirichlet_split, natural_split
+from flai.datasets.policy import DisclosurePolicy, Release
 from flai.datasets.schema import Categorical, Numeric, TabularSchema
 
 __all__ = [
     "Categorical",
     "Dataset",
+    "DisclosurePolicy",
     "Numeric",
     "Partitioning",
+    "Release",
     "TabularSchema",
     "federation_name",
     "partition_path",
@@ -36,11 +39,17 @@ class Dataset(Enum):
     def schema(self) -> TabularSchema:
         return _SCHEMAS[self]
 
+    @property
+    def policy(self) -> DisclosurePolicy:
+        """The owners' disclosure policy, registered with the data set."""
+        return _POLICIES[self]
+
     def load(self) -> pd.DataFrame:
         return _LOADERS[self]()
 
 
 _SCHEMAS = {Dataset.HEART: heart.SCHEMA, Dataset.CENSUS: census.SCHEMA}
+_POLICIES = {Dataset.HEART: heart.POLICY, Dataset.CENSUS: census.POLICY}
 _LOADERS: dict[Dataset, Callable[[], pd.DataFrame]] = {
     Dataset.HEART: heart.load,
     Dataset.CENSUS: census.load,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from flai.datasets.policy import DisclosurePolicy
 from flai.datasets.schema import Categorical, Numeric, TabularSchema
 
 _YES_NO = ("no", "not_in_universe", "yes")
@@ -17,14 +18,14 @@ SCHEMA = TabularSchema(
     label="income_gt_50k",
     min_rows=200,
     columns=(
-        Numeric("age", 0, 90),
-        Numeric("education", 0, 16),
+        Numeric("age", 0, 90, integral=True),
+        Numeric("education", 0, 16, integral=True),
         Numeric("wage_per_hour", 0, 9999, log=True),
         Numeric("capital_gains", 0, 99999, log=True),
         Numeric("capital_losses", 0, 4608, log=True),
         Numeric("dividends_from_stocks", 0, 99999, log=True),
-        Numeric("weeks_worked_in_year", 0, 52),
-        Numeric("num_persons_worked_for_employer", 0, 6),
+        Numeric("weeks_worked_in_year", 0, 52, integral=True),
+        Numeric("num_persons_worked_for_employer", 0, 6, integral=True),
         Categorical("class_of_worker", (
             "federal_government", "local_government", "never_worked", "not_in_universe",
             "private", "self-employed-incorporated", "self-employed-not_incorporated",
@@ -76,9 +77,12 @@ SCHEMA = TabularSchema(
         Categorical("family_members_under_18", (
             "both_parents_present", "father_only_present", "mother_only_present",
             "neither_parent_present", "not_in_universe")),
-        Numeric("income_gt_50k", 0, 1),
+        Numeric("income_gt_50k", 0, 1, integral=True),
     ),
 )
+
+# One row per person: differential privacy on every release.
+POLICY = DisclosurePolicy(note="Census-Income (KDD): one row per person")
 
 
 def load() -> pd.DataFrame:

@@ -10,6 +10,7 @@ from importlib.resources import files
 
 import pandas as pd
 
+from flai.datasets.policy import DisclosurePolicy
 from flai.datasets.schema import Categorical, Numeric, TabularSchema
 
 SCHEMA = TabularSchema(
@@ -17,22 +18,25 @@ SCHEMA = TabularSchema(
     label="disease",
     min_rows=50,
     columns=(
-        Numeric("age", 18, 100),
+        Numeric("age", 18, 100, integral=True),
         Categorical("sex", ("female", "male")),
         Categorical("cp", ("asymptomatic", "atypical angina", "non-anginal", "typical angina")),
-        Numeric("trestbps", 0, 250, max_null_fraction=0.35),
-        Numeric("chol", 0, 700, max_null_fraction=0.2),
+        Numeric("trestbps", 0, 250, max_null_fraction=0.35, integral=True),
+        Numeric("chol", 0, 700, max_null_fraction=0.2, integral=True),
         Categorical("fbs", ("no", "yes"), max_null_fraction=0.7),
         Categorical("restecg", ("lv hypertrophy", "normal", "st-t abnormality"), max_null_fraction=0.05),
-        Numeric("thalch", 50, 250, max_null_fraction=0.35),
+        Numeric("thalch", 50, 250, max_null_fraction=0.35, integral=True),
         Categorical("exang", ("no", "yes"), max_null_fraction=0.35),
         Numeric("oldpeak", -5, 10, max_null_fraction=0.35),
         Categorical("slope", ("downsloping", "flat", "upsloping"), max_null_fraction=0.9),
-        Numeric("ca", 0, 3, max_null_fraction=1.0),
+        Numeric("ca", 0, 3, max_null_fraction=1.0, integral=True),
         Categorical("thal", ("fixed defect", "normal", "reversable defect"), max_null_fraction=0.95),
-        Numeric("disease", 0, 1),
+        Numeric("disease", 0, 1, integral=True),
     ),
 )
+
+# Patients' records: differential privacy on every release (the policy's defaults).
+POLICY = DisclosurePolicy(note="UCI Heart Disease: one row per patient")
 
 SITE_COLUMN = "hospital"
 

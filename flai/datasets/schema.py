@@ -14,7 +14,8 @@ from dataclasses import dataclass
 class Numeric:
     """A numeric column whose values are declared to lie in ``[low, high]``.
 
-    ``log`` marks heavy-tailed columns (money) that training scales as ``log1p``.
+    ``log`` marks heavy-tailed columns (money) that training scales as ``log1p``; ``integral``
+    declares whole numbers (ages, counts, 0/1 labels), which federated SQL may group by.
     """
 
     name: str
@@ -22,6 +23,7 @@ class Numeric:
     high: float
     log: bool = False
     max_null_fraction: float = 0.0
+    integral: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,38 +2,44 @@
 
 Parties ``0..P``: rank 0, the aggregator, owns no data and alone receives the result;
 provider ranks ``1..P`` each hold ``PartialVectors`` of one agreed shape: ``sums`` ``[G, W]``
-(additive components of ``G`` groups), ``mins`` ``[G, A]`` and ``maxs`` ``[G, B]``. A provider
-without a value for a MIN (MAX) slot holds the slot's declared upper (lower) bound, which
-never wins a comparison. Every party calls ``secure_combine`` in the same session.
+(additive components of ``G`` groups; column 0 is COUNT(*)), ``mins`` ``[G, A]`` and ``maxs``
+``[G, B]``. A provider without a value for a MIN (MAX) slot holds the slot's declared upper
+(lower) bound, which never wins a comparison. Every party calls ``secure_combine`` in the
+same session, each with the ``CombineSpec`` of the plan it derived itself.
 
+0. The parties exchange the digest of their plans (``spec.digest``) and stop, before any
+   share exists, unless all are equal.
 1. Provider ``i`` prepares ``S_i = r * sums_i + eta_i`` (``r``: public per-column powers of two
    that keep totals inside the fixed-point ring; ``eta_i``: its share of the DP noise, below)
-   and ``V_i = [mins_i, -maxs_i]`` (a MAX is a MIN of negated values). Rank 0 holds zeros.
+   and ``V_i = e * [mins_i, -maxs_i]`` (a MAX is a MIN of negated values; ``e``: per-slot
+   powers of two that spend the ring's precision). Rank 0 holds zeros.
 2. One pseudo-random zero-sharing (PRZS) covers ``[S | V_1 .. V_P]``: party ``j`` adds its own
    encoded ``S_j`` and its own ``V_j`` to its share. The shares then sum to ``sum_i S_i`` and to
    each ``V_i`` (CrypTen's own sharing, ``z_j + [j = src] encode(x)``, for all sources at
    once). Nothing is sent.
 3. One batched comparison (carry-save sign extraction, ``_Gates.negative``; bits at scale 1)
-   computes ``keep_g = [n_g >= k - 1/2]`` on each group's (noisy) COUNT(*) and, for every pair of
-   providers ``i < j``, ``d_ij = [V_j < V_i]``.
+   computes, for every support column ``c`` (a count of the rows feeding some column),
+   ``k_c = [n_c >= k - 1/2]`` on its (noisy) total, and, for every pair of providers
+   ``i < j``, ``d_ij = [V_j < V_i]``. The group's bit is ``keep = k_0`` (COUNT(*)); one round
+   of bit products gives ``m_c = keep * k_c``.
 4. Provider ``i`` holds the minimum iff it beats every other (ties to the lower rank):
    ``w_i = keep * prod_{j<i} d_ji * prod_{j>i} (1 - d_ij)``, a product of ``P`` bits computed
    in ``ceil(log2 P)`` rounds of bit multiplications.
-5. One multiplication round: ``[S keep | w_i V_i]``; then ``min = sum_i w_i V_i`` (local).
+5. One multiplication round: ``[S_j m_{support(j)} | w_i V_i]``; then ``min = sum_i w_i V_i``.
    Every product has a scale-1 bit as a factor, so it is exact in the ring.
-6. The result is revealed to rank 0 only, decoded with ``flai.mpc.fixed_point.decode`` and
-   divided by ``r``. A suppressed group is revealed as zeros: its values never leave the
-   shares. Rank 0 learns which groups were released (and so how many were suppressed).
-   A released group whose MIN/MAX argument is all NULL reveals the slot's public bound; the
-   revealed count of that argument tells finalise to return NULL.
+6. The result and the bits ``m_c`` are revealed to rank 0 only; values are decoded with
+   ``flai.mpc.fixed_point.decode`` and divided by ``r`` (or ``e``). A withheld column is
+   revealed as zeros: its values never leave the shares. Rank 0 learns which groups and
+   columns were released. A released group whose MIN/MAX argument is all NULL reveals the
+   slot's public bound; the revealed count of that argument tells finalise to return NULL.
 
 DP noise, distributed Gaussian: the plan gives each column a total standard deviation
-``sigma_j`` (analytic Gaussian mechanism over the L2 sensitivity of one row). Each of the ``P``
-providers adds ``eta_ij ~ N(0, sigma_j**2 / (P - 1))`` locally, so the noise of any ``P - 1``
-providers alone is ``N(0, sigma_j**2)``: a provider that subtracts its own draw, and the
-aggregator, who knows none, each still face the full noise; the total is
-``N(0, sigma_j**2 P / (P - 1))``. MIN/MAX noise is shared the same way (extra columns of
-``S``) and added before masking. Suppression tests the noisy count, so it is covered too.
+``sigma_j``. Each of the ``P`` providers adds ``eta_ij ~ N(0, sigma_j**2 / (P - 1))`` locally,
+so the noise of any ``P - 1`` providers alone is ``N(0, sigma_j**2)``: a provider that
+subtracts its own draw, and the aggregator, who knows none, each still face the full noise;
+the total is ``N(0, sigma_j**2 P / (P - 1))``. The support counts are noised like every other
+column, so withholding is decided on noisy counts. Under DP the plan has no MIN/MAX slots
+(those come from noisy histograms).
 
 Threat model: semi-honest, non-colluding parties. Steps 3-5 multiply, so they need Beaver
 triples from CrypTen's tuple provider. With the default trusted *first* party (TFP), rank 0
@@ -71,9 +77,13 @@ class PartialVectors:
     maxs: np.ndarray  # [cells, B]; the slot's lower bound where the provider has no value
 
 
+class PlanMismatch(CombineInputError):
+    """The parties of a combination did not all derive the same plan."""
+
+
 @dataclass(frozen=True)
 class CombineSpec:
-    """What every party agrees on before a combination: shapes, scaling, k, noise."""
+    """What every party agrees on before a combination: shapes, scaling, k, noise, digest."""
 
     cells: int
     sum_width: int
@@ -82,24 +92,39 @@ class CombineSpec:
     maxima: int  # MAX slots per group
     min_group_size: int
     max_rows: int  # the total row count the ring scaling was chosen for
+    supports: tuple[int, ...] = ()  # per sums column, the count column feeding it; (): COUNT(*)
+    extremum_scale: tuple[float, ...] = ()  # e per MIN then MAX slot; (): 1
     sum_noise: tuple[float, ...] | None = None  # total sigma per sums column; None: no DP
-    min_noise: tuple[float, ...] = ()
-    max_noise: tuple[float, ...] = ()
-    count_column: int = 0  # COUNT(*), which suppression tests
+    digest: bytes = bytes(32)  # of the plan this spec belongs to
 
     @property
     def extrema(self) -> int:
         return self.minima + self.maxima
 
+    @property
+    def column_supports(self) -> tuple[int, ...]:
+        return self.supports or (0,) * self.sum_width
+
+    @property
+    def gates(self) -> tuple[int, ...]:
+        """The support columns tested against ``min_group_size``, COUNT(*) first."""
+        return (0, *sorted(set(self.column_supports) - {0}))
+
+    @property
+    def extremum_scales(self) -> np.ndarray:
+        return np.asarray(self.extremum_scale or (1.0,) * self.extrema, dtype=np.float64)
+
 
 @dataclass(frozen=True)
 class CombinedVectors:
-    """What rank 0 learns: totals of released groups (zeros elsewhere), and which were released."""
+    """What rank 0 learns: totals of released groups and columns (zeros elsewhere), and which
+    groups (``released``) and columns of them (``columns_released``) were released."""
 
     sums: np.ndarray
     mins: np.ndarray
     maxs: np.ndarray
     released: np.ndarray  # bool per cell
+    columns_released: np.ndarray  # bool per cell and sums column
 
     @property
     def suppressed(self) -> int:
@@ -118,28 +143,36 @@ def secure_combine(spec: CombineSpec, local: PartialVectors | None) -> CombinedV
     if providers < 1 or (rank == 0) != (local is None):
         raise CombineInputError(f"rank {rank} of {gates.world}: rank 0 brings no data, every "
                                 "provider rank brings its PartialVectors")
+    gates.agree(spec.digest)  # step 0
     cells, width, extrema = spec.cells, spec.sum_width, spec.extrema
     sums = np.zeros((cells, width + extrema))
     stacked = np.zeros((providers, cells, extrema))
     if local is not None:
         _check(spec, local, providers)
         sums[:, :width] = local.sums * np.asarray(spec.sum_scale)
-        stacked[rank - 1] = np.concatenate([local.mins, -local.maxs], axis=1)
+        stacked[rank - 1] = np.concatenate([local.mins, -local.maxs], axis=1) * spec.extremum_scales
         if spec.sum_noise is not None:
-            sums += _noise_share(spec, providers)
+            sums[:, :width] += _noise_share(spec, providers)
     flat = torch.from_numpy(np.concatenate([sums.ravel(), stacked.ravel()]))
     total = ArithmeticSharedTensor.PRZS(flat.shape).share + encode(flat)
     split = cells * (width + extrema)
     totals = total[:split].view(cells, width + extrema)
     values = total[split:].view(providers, cells, extrema)
 
-    # Step 3: one batched comparison for suppression and every pair of providers.
-    threshold = encode(torch.tensor((spec.min_group_size - 0.5) * spec.sum_scale[spec.count_column]))
+    # Step 3: one batched comparison for every support count and every pair of providers.
+    tested = spec.gates
+    differences = [gates.add_public(totals[:, c], -encode(torch.tensor(
+        (spec.min_group_size - 0.5) * spec.sum_scale[c]))) for c in tested]
     pairs = [(i, j) for i in range(providers) for j in range(i + 1, providers)] if extrema else []
-    differences = [gates.add_public(totals[:, spec.count_column], -threshold)]
     differences += [values[j] - values[i] for i, j in pairs]
-    below, *smaller = gates.negative(differences)
-    keep = gates.add_public(-below, 1)
+    below = gates.negative(differences)
+    passed = [gates.add_public(-bit, 1) for bit in below[:len(tested)]]
+    smaller = below[len(tested):]
+    keep = passed[0]
+    if len(tested) > 1:  # a column's support must pass, and its group's COUNT(*)
+        rest = gates.multiply(torch.stack(passed[1:]), keep.expand(len(tested) - 1, cells))
+        passed = [keep, *rest.unbind(0)]
+    released = torch.stack(passed, dim=1)  # [G, gates]
 
     # Step 4: w_i = keep * prod(i beats j), a tree of bit products.
     if extrema:
@@ -155,7 +188,9 @@ def secure_combine(spec: CombineSpec, local: PartialVectors | None) -> CombinedV
         winners = level[0]
 
     # Step 5: one multiplication round, then the minima by local sums.
-    masks = keep.view(cells, 1).expand(cells, width + extrema)
+    position = {c: g for g, c in enumerate(tested)}
+    column_gates = [position[c] for c in spec.column_supports]
+    masks = torch.cat([released[:, column_gates], keep.view(cells, 1).expand(cells, extrema)], dim=1)
     if extrema:
         masked = gates.multiply(total, torch.cat([masks.flatten(), winners.flatten()]))
         kept = masked[:split].view(cells, width + extrema)
@@ -163,13 +198,15 @@ def secure_combine(spec: CombineSpec, local: PartialVectors | None) -> CombinedV
         out = torch.cat([kept[:, :width], minima], dim=1)
     else:
         out = gates.multiply(totals, masks.contiguous())
-    ring = gates.reveal_to_first(out)
+    ring = gates.reveal_to_first(torch.cat([out, released], dim=1))
     if rank != 0:
         return None
-    revealed = decode(ring).numpy()
-    result = revealed[:, :width] / np.asarray(spec.sum_scale)
-    return CombinedVectors(result, revealed[:, width:width + spec.minima],
-                           -revealed[:, width + spec.minima:], result[:, spec.count_column] >= 0.25)
+    revealed = decode(ring[:, :width + extrema]).numpy()
+    bits = ring[:, width + extrema:].numpy() == 1
+    extremes = revealed[:, width:] / spec.extremum_scales
+    return CombinedVectors(revealed[:, :width] / np.asarray(spec.sum_scale),
+                           extremes[:, :spec.minima], -extremes[:, spec.minima:],
+                           bits[:, 0], bits[:, column_gates])
 
 
 class _Gates:
@@ -240,6 +277,13 @@ class _Gates:
         bits = self._to_additive(((x ^ y ^ (generate << 1)) >> 63) & 1)
         return [part.view(t.size()) for part, t in zip(bits.split([t.numel() for t in tensors]), tensors)]
 
+    def agree(self, digest: bytes) -> None:
+        """Raise ``PlanMismatch`` unless every party holds the same 32-byte ``digest``."""
+        mine = torch.from_numpy(np.frombuffer(digest, dtype=np.int64).copy())
+        if any(not torch.equal(mine, theirs) for theirs in self.communicator.all_gather(mine)):
+            raise PlanMismatch(f"rank {self.rank}: the parties derived different plans; "
+                               "nothing was shared")
+
     def reveal_to_first(self, share: torch.Tensor) -> torch.Tensor | None:
         """The shared value at rank 0 (as a ring element); None elsewhere."""
         return self.communicator.reduce(share, 0)
@@ -271,16 +315,15 @@ def _check(spec: CombineSpec, local: PartialVectors, providers: int) -> None:
         array = getattr(local, name)
         if array.shape != shape or not np.isfinite(array).all():
             raise CombineInputError(f"{name} has shape {array.shape}, expected {shape}, all finite")
-    rows = float(local.sums[:, spec.count_column].sum())
+    rows = float(local.sums[:, 0].sum())
     if rows * providers > spec.max_rows:
-        raise CombineInputError(f"{rows:.0f} local rows x {providers} providers exceeds the "
+        raise CombineInputError(f"the local rows x {providers} providers exceed the "
                                 f"{spec.max_rows} rows the fixed-point scaling allows")
 
 
 def _noise_share(spec: CombineSpec, providers: int) -> np.ndarray:
     """This provider's draw: N(0, sigma_j**2 / (P - 1)) per cell and column, scaled like S."""
-    sigma = np.concatenate([np.asarray(spec.sum_noise) * np.asarray(spec.sum_scale),
-                            spec.min_noise, spec.max_noise])
+    sigma = np.asarray(spec.sum_noise) * np.asarray(spec.sum_scale)
     generator = np.random.default_rng(secrets.randbits(128))
     return generator.standard_normal((spec.cells, sigma.size)) * sigma / math.sqrt(max(providers - 1, 1))
 
@@ -302,6 +345,8 @@ def combine_plaintext(spec: CombineSpec, partials: Sequence[PartialVectors]) -> 
     sums = np.sum([p.sums for p in partials], axis=0)
     mins = np.min([p.mins for p in partials], axis=0)
     maxs = np.max([p.maxs for p in partials], axis=0)
-    released = sums[:, spec.count_column] >= spec.min_group_size - 0.5
+    passed = sums >= spec.min_group_size - 0.5
+    released = passed[:, 0]
+    columns = passed[:, list(spec.column_supports)] & released[:, None]
     keep = released[:, None]
-    return CombinedVectors(sums * keep, mins * keep, maxs * keep, released)
+    return CombinedVectors(sums * columns, mins * keep, maxs * keep, released, columns)

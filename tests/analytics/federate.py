@@ -11,17 +11,21 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from analytics import Disclosure, Plan, finalise, plan_query
+from analytics import Plan, finalise, plan_query
+from flai.datasets.policy import DisclosurePolicy, Release
 from flai.datasets.schema import TabularSchema
 from flai.mpc.secure_combine import combine_plaintext
 from flai.sql_engine import run_partials
 
 REL = 1e-6
+# Exact release with k = 1: the planner and the combination, compared with DuckDB as such.
+EXACT = DisclosurePolicy(release=Release.EXACT, min_group_size=1, quantile_bins=256,
+                         max_cells=100_000)
 
 
 def federate(sql: str, schema: TabularSchema, files: Sequence[Path],
-             disclosure: Disclosure = Disclosure(min_group_size=1)) -> tuple[pa.Table, Plan]:
-    plan = plan_query(sql, schema, disclosure)
+             policy: DisclosurePolicy = EXACT) -> tuple[pa.Table, Plan]:
+    plan = plan_query(sql, schema, policy)
     partials = [run_partials(path, schema, plan.partials) for path in files]
     return finalise(plan, combine_plaintext(plan.combine, partials)), plan
 

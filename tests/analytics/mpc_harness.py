@@ -31,15 +31,19 @@ def _party(session: MpcSession, name: str, spec: CombineSpec, local: PartialVect
 
 
 def combine_in_parties(spec: CombineSpec, partials: Sequence[PartialVectors], provider: str = "TFP",
-                       timeout_s: float = 120) -> tuple[list[CombinedVectors | None], list[float]]:
-    """Every party's return value, rank order (rank 0 first), and each party's seconds."""
+                       timeout_s: float = 120, party_specs: Sequence[CombineSpec] | None = None,
+                       ) -> tuple[list[CombinedVectors | None], list[float]]:
+    """Every party's return value, rank order (rank 0 first), and each party's seconds.
+
+    ``party_specs`` gives each party (rank order) its own spec, as if each planned alone."""
     context = multiprocessing.get_context("spawn")
     names = ("aggregator", *(f"provider-{i}" for i in range(len(partials))))
     session = MpcSession("test", names, "127.0.0.1", free_port(), 60.0, Triples(provider))
     results = context.Queue()
     locals_ = [None, *partials]
-    processes = [context.Process(target=_party, args=(session, name, spec, local, results))
-                 for name, local in zip(names, locals_)]
+    specs = party_specs or [spec] * len(names)
+    processes = [context.Process(target=_party, args=(session, name, party_spec, local, results))
+                 for name, party_spec, local in zip(names, specs, locals_)]
     if provider == "TTP":
         processes.append(context.Process(target=run_dealer, args=(session,)))
     for process in processes:

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from analytics import plan_query
+from federate import EXACT
 from flai.datasets.heart import SCHEMA as HEART
 from flai.sql_engine import PartialPlan, PartialPlanMismatch, PartialQuery, SqlEngine, run_partials
 
@@ -46,7 +47,7 @@ def test_the_engine_reads_its_own_table(heart_files):
 
 def test_vectors_have_one_shape_whatever_groups_a_provider_has(heart_files):
     plan = plan_query("SELECT slope, thal, COUNT(*), MIN(age), MAX(chol) FROM heart "
-                      "GROUP BY slope, thal", HEART)
+                      "GROUP BY slope, thal", HEART, EXACT)
     shapes = set()
     empty_cells = []
     for path in heart_files:
@@ -69,7 +70,7 @@ def test_a_plan_for_another_table_is_refused(heart_files):
 def test_out_of_domain_keys_are_left_out(heart_files):
     """A key value outside the declared domain has no cell; it cannot widen the vector."""
     plan = plan_query("SELECT CASE WHEN age > 50 THEN 'old' ELSE 'young' END AS g, COUNT(*) "
-                      "FROM heart GROUP BY 1", HEART)
+                      "FROM heart GROUP BY 1", HEART, EXACT)
     hacked = PartialPlan(plan.partials.table, 1, plan.partials.sum_width, (), (), tuple(
         PartialQuery(q.sql.replace("['old', 'young']", "['old']"), q.sum_columns)
         for q in plan.partials.queries))
@@ -79,11 +80,12 @@ def test_out_of_domain_keys_are_left_out(heart_files):
 
 
 def test_values_outside_the_declared_bounds_are_clipped_when_loaded(heart_files, tmp_path):
-    """What the ring range, the MIN/MAX neutrals and DP sensitivity assume, the engine makes true."""
+    """What the ring range, the MIN/MAX neutrals, group domains and DP sensitivity assume, the
+    engine makes true: bounds clipped, integral columns rounded, NULLs left NULL."""
     table = pq.read_table(heart_files[0])
     ages = table.column("age").to_pylist()
     cholesterol = table.column("chol").to_pylist()
-    ages[0], ages[1] = 150.0, 3.0  # declared [18, 100]
+    ages[0], ages[1], ages[2] = 150.0, 3.0, 40.4  # declared [18, 100], integral
     cholesterol[0], cholesterol[1] = 900.0, None  # declared [0, 700], nullable
     for name, values in (("age", ages), ("chol", cholesterol)):
         index = table.schema.get_field_index(name)
@@ -93,10 +95,10 @@ def test_values_outside_the_declared_bounds_are_clipped_when_loaded(heart_files,
 
     def totals(sql: str) -> list[float]:
         with SqlEngine(path, HEART) as engine:
-            vectors = engine.run(plan_query(sql, HEART).partials)
+            vectors = engine.run(plan_query(sql, HEART, EXACT).partials)
         return [*vectors.sums[0], *vectors.mins[0], *vectors.maxs[0]]
 
     assert totals("SELECT SUM(age), MIN(age), MAX(age) FROM heart")[1:] == [
-        sum(min(max(age, 18), 100) for age in ages), 18, 100]
+        sum(min(max(round(age), 18), 100) for age in ages), 18, 100]
     present = [c for c in cholesterol if c is not None]
     assert totals("SELECT COUNT(chol), MAX(chol) FROM heart")[1:] == [len(present), 700]

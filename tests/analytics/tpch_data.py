@@ -15,6 +15,7 @@ import duckdb
 import duckdb_extension_tpch
 
 from analytics.temporal import Temporal
+from flai.datasets.policy import DisclosurePolicy, Release
 from flai.datasets.schema import Categorical, Numeric, TabularSchema
 
 _DATES = (date(1992, 1, 1), date(1998, 12, 31))
@@ -24,8 +25,8 @@ LINEITEM = TabularSchema(
     name="lineitem",
     label="l_linenumber",
     columns=(
-        Numeric("l_linenumber", 1, 7),
-        Numeric("l_quantity", 1, 50),
+        Numeric("l_linenumber", 1, 7, integral=True),
+        Numeric("l_quantity", 1, 50, integral=True),
         Numeric("l_extendedprice", 900, 105000),
         Numeric("l_discount", 0, 0.1),
         Numeric("l_tax", 0, 0.08),
@@ -44,12 +45,16 @@ ORDERS = TabularSchema(
     label="o_shippriority",
     columns=(
         Numeric("o_totalprice", 800, 600000),
-        Numeric("o_shippriority", 0, 1),
+        Numeric("o_shippriority", 0, 1, integral=True),
         Categorical("o_orderstatus", ("F", "O", "P")),
         Categorical("o_orderpriority", ("1-URGENT", "2-HIGH", "3-MEDIUM", "4-NOT SPECIFIED", "5-LOW")),
         Temporal("o_orderdate", *_DATES),
     ),
 )
+
+# TPC-H is synthetic: no person in it. Its owners release it exactly, as a benchmark.
+POLICY = DisclosurePolicy(release=Release.EXACT, quantile_bins=256, max_cells=100_000,
+                          note="TPC-H: synthetic benchmark data")
 
 KEYS = {"lineitem": "l_orderkey", "orders": "o_orderkey"}
 SHARES = (1, 2, 3, 4)  # provider i gets SHARES[i] / sum(SHARES) of the orders

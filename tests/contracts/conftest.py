@@ -40,7 +40,7 @@ def chain_url(request: pytest.FixtureRequest) -> str | None:
 
 @pytest.fixture
 def ledger(chain_url: str | None, tmp_path: Path) -> Ledger:
-    """A fresh deployment of the three contracts; the sender is the node's first account."""
+    """A fresh deployment of FLAI's contracts; the sender is the node's first account."""
     return Ledger.open(tmp_path / "chain", chain_url)
 
 

@@ -75,6 +75,33 @@ def test_stale_manifest_redeploys_only_on_the_embedded_chain(
             Ledger.open(state_dir, chain_url)
 
 
+def test_a_manifest_from_before_a_contract_was_added_is_completed(
+    ledger: Ledger, chain_url: str | None, tmp_path: Path
+) -> None:
+    """A deployment made before DisclosureRegistry existed keeps its contracts and state and
+    gets the new contract deployed next to them."""
+    ledger.register_task(TASK, ledger.sender, "bafyspec", "census")
+    path = manifest_path(tmp_path / "chain", ledger.chain.chain_id)
+    document = json.loads(path.read_text())
+    del document["addresses"]["DisclosureRegistry"]
+    path.write_text(json.dumps(document))
+    with pytest.raises(LedgerManifestError, match="missing or malformed field: 'DisclosureRegistry'"):
+        DeploymentManifest.load(path)
+    old = DeploymentManifest.load(path, partial=True)
+    assert old.missing == (ChainContract.DISCLOSURE,)
+    with pytest.raises(LedgerManifestError, match="has no address for DisclosureRegistry: Ledger.open"):
+        Ledger.attach(ledger.chain, old, ledger.sender)
+
+    upgraded = Ledger.open(tmp_path / "chain", chain_url)
+    added = upgraded.manifest.addresses[ChainContract.DISCLOSURE]
+    assert added != ledger.manifest.addresses[ChainContract.DISCLOSURE]
+    assert upgraded.manifest == replace(old, addresses={**old.addresses, ChainContract.DISCLOSURE: added})
+    assert DeploymentManifest.load(path) == upgraded.manifest
+    assert upgraded.get_task(TASK).dataset_name == "census"  # the lineage is the same
+    assert not upgraded.register_dataset(TASK, keccak_id("policy"), 10).already_recorded
+    assert Ledger.open(tmp_path / "chain", chain_url).manifest == upgraded.manifest  # deployed once
+
+
 def test_unreadable_manifests(tmp_path: Path) -> None:
     path = tmp_path / "deployment-1.json"
     with pytest.raises(LedgerManifestError, match="does not exist"):

@@ -86,8 +86,10 @@ def test_operator_day(stack_config: StackConfig, tmp_path: Path) -> None:
         assert query.state is not None and query.state.is_completed(), query.state
         by_key = {a.key: a for a in client.read_artifacts() if a.key}
         assert "fa-query-heart-4-disclosure" in by_key
-        answer = json.loads(by_key["fa-query-heart-4"].data)
-        assert {row["sex"]: row["n"] for row in answer} == {"female": 194, "male": 726}
+        answer = {row["sex"]: row["n"] for row in json.loads(by_key["fa-query-heart-4"].data)}
+        # Differentially private, as the heart data set's policy demands: near 194 and 726.
+        assert answer.keys() == {"female", "male"}
+        assert abs(answer["female"] - 194) <= 40 and abs(answer["male"] - 726) <= 40
         artifacts = list(by_key)
     task_id = job.name
     assert task_id == f"heart-4-logreg-s0-{str(run.id)[:8]}"

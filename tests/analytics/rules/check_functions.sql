@@ -28,6 +28,3 @@ REFUSED: FILTER is not allowed;
 
 SELECT QUANTILE_DISC(age, 0.5) FROM heart;
 REFUSED: function PERCENTILE_DISC is not allowed;
-
-SELECT SUM(CAST(age AS BLOB)) FROM heart;
-REFUSED: CAST to BLOB is not allowed;
