@@ -41,6 +41,7 @@ class QueryStaged:
     query_id: str
     plan_digest: str | None
     refusal: ProviderRefusal | None = None
+    epsilon_spent: float | None = None  # by the data set at this provider, this query included
 
 
 class QuerySessionRefused(RuntimeError):
@@ -65,10 +66,11 @@ class QueryParty:
             plan = plan_query(sql, self.dataset.schema, policy, epsilon)
         except QueryRefused:
             return self._refuse(query_id, ProviderRefusal.REFUSED_BY_POLICY)
+        spent = None
         if plan.epsilon is not None:
             ledger = PrivacyLedger(self.data_file.parent / LEDGER_FILE, self.dataset.value, policy)
             try:
-                ledger.charge(query_id, plan.epsilon)
+                spent = ledger.charge(query_id, plan.epsilon).spent
             except PrivacyBudgetExceeded:
                 return self._refuse(query_id, ProviderRefusal.BUDGET_SPENT)
         try:
@@ -76,7 +78,7 @@ class QueryParty:
         except Exception:  # noqa: BLE001 - its text may quote a row: say only that it failed
             return self._refuse(query_id, ProviderRefusal.COULD_NOT_EVALUATE)
         self._query_partials[query_id] = (plan.combine, partials)
-        return QueryStaged(self.name, query_id, plan.digest)
+        return QueryStaged(self.name, query_id, plan.digest, epsilon_spent=spent)
 
     def can_combine(self, query_id: str) -> bool:
         return query_id in self._query_partials and query_id not in self._queries_combined

@@ -21,6 +21,7 @@ from tasks.fa import (
     combine_securely,
     record_query,
     register_policy,
+    spent_overall,
     stage_partials,
 )
 from tasks.quality import check_quality
@@ -53,6 +54,8 @@ def fa_query(federation: fed.Federation, sql: str, epsilon: float | None = None)
     charge = charge_budget(federation.dataset, query_id, plan) if plan.epsilon is not None else None
     # Each provider plans, charges and computes under its own policy; one session combines.
     staged = stage_partials(federation, gate.passed, query_id, sql, plan)
+    if charge is not None:
+        charge = spent_overall(charge, staged, federation.dataset.policy.budget_epsilon)
     combined = combine_securely(federation, staged.providers, query_id, plan)
     # Release: finalise the small, disclosure-controlled result; record it.
     table = finalise(plan, combined.received)

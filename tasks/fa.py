@@ -12,7 +12,7 @@ that any provider refuses or cannot evaluate fails whole: it is never answered b
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 from prefect import task
@@ -50,7 +50,7 @@ class QueryFailed(RuntimeError):
 @dataclass(frozen=True)
 class Staged:
     providers: tuple[str, ...]
-    dropped: dict[str, str] = field(default_factory=dict)
+    epsilon_spent: float | None  # the most any provider's own ledger has spent, this query included
 
 
 @dataclass(frozen=True)
@@ -110,11 +110,19 @@ def stage_partials(federation: fed.Federation, providers: tuple[str, ...], query
         reasons.add("the providers derived a different plan")
     if reasons:
         raise QueryFailed(tuple(sorted(reasons)))
-    return Staged(providers)
+    spent = [answer.epsilon_spent for answer in staged.values() if answer.epsilon_spent is not None]
+    return Staged(providers, max(spent, default=None))
 
 
 def _derived_another_plan(answer: QueryStaged, plan: Plan) -> bool:
     return answer.refusal is None and answer.plan_digest != plan.digest
+
+
+def spent_overall(charge: BudgetCharge, staged: Staged, budget: float) -> BudgetCharge:
+    """The charge as the strictest ledger counts it: the chain's, or a provider's own (which
+    outlives an embedded chain that started afresh with this process)."""
+    spent = max(charge.spent, staged.epsilon_spent or 0.0)
+    return replace(charge, spent=spent, remaining=round(max(budget - spent, 0.0), 9))
 
 
 @task(cache_policy=NO_CACHE)

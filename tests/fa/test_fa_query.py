@@ -17,7 +17,7 @@ from analytics import QueryRefused
 from contracts import keccak_id
 from flai.cli import app
 from flai.datasets.heart import POLICY
-from flai.privacy_ledger import PrivacyBudgetExceeded, chain_budget
+from flai.privacy_ledger import PrivacyBudgetExceeded, PrivacyLedger, chain_budget
 from flows.fa_query import fa_query
 from tasks.fa import QueryFailed
 from tasks.lineage import ledger
@@ -45,6 +45,11 @@ def test_a_query_is_differentially_private_by_default_and_useful(prefect_server,
     assert result.disclosure.release == "differential-privacy"
     assert result.disclosure.epsilon == POLICY.epsilon
     assert 0 < result.disclosure.epsilon_remaining < POLICY.budget_epsilon
+    # The strictest ledger counts: a provider's own, which the chain of a new process lacks.
+    spent = [ray.get(fed.provider(heart_federation, name).__ray_call__.remote(
+        lambda provider: PrivacyLedger(provider.data_file.parent / LEDGER_FILE, "heart",
+                                       POLICY).spent())) for name in heart_federation.providers]
+    assert result.disclosure.epsilon_spent == pytest.approx(max(spent), abs=1e-6)
     expected = central(heart_files, sql)
     rows = [tuple(row.values()) for row in result.table.to_pylist()]
     sigma = result.disclosure.count_noise_std * math.sqrt(4 / 3)
@@ -81,8 +86,9 @@ def test_providers_return_metadata_only_and_refuse_another_policy(heart_federati
     answer = ray.get(handle.stage_query.remote(
         "meta", "SELECT sex, SUM(chol) FROM heart GROUP BY sex", None, POLICY.digest))
     assert [f.name for f in dataclasses.fields(answer)] == ["provider", "query_id", "plan_digest",
-                                                            "refusal"]
+                                                            "refusal", "epsilon_spent"]
     assert answer.refusal is None and len(answer.plan_digest) == 64
+    assert 0 < answer.epsilon_spent < POLICY.budget_epsilon  # depends on past queries only
     assert ray.get(handle.can_combine.remote("meta")) is True
 
     laxer = dataclasses.replace(POLICY, min_group_size=1, budget_epsilon=1e9)
@@ -128,8 +134,6 @@ def test_flai_query_cli(prefect_server, heart_federation):
 
 def test_a_provider_whose_own_ledger_is_spent_refuses(prefect_server, heart_federation, heart_files):
     """The chain of this process may be new; the provider's own ledger is not."""
-    from flai.privacy_ledger import PrivacyLedger
-
     name = heart_federation.providers[0]
     path = heart_files[name].parent / LEDGER_FILE
     saved = path.read_bytes() if path.exists() else None
