@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from enum import Enum
 
 from analytics import QueryRefused, plan_query
-from flai.mpc.secure_combine import CombineSpec, PartialVectors, secure_combine
+from flai.mpc.secure_combine import secure_combine
 from flai.mpc.session import MpcSession, run_in_session
 from flai.privacy_ledger import PrivacyBudgetExceeded, PrivacyLedger
+from flai.query_types import CombineSpec, PartialVectors
 from flai.sql_engine import SqlEngine
 
 LEDGER_FILE = "privacy-ledger.json"

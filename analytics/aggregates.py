@@ -42,7 +42,7 @@ from analytics.errors import QueryRefused
 from analytics.intervals import Interval, interval_of, may_be_null
 from flai.datasets.policy import Release
 from flai.datasets.schema import TabularSchema
-from flai.mpc.secure_combine import CombinedVectors
+from flai.query_types import CombinedVectors
 
 
 class Kind(Enum):

@@ -13,16 +13,17 @@ import functools
 import json
 from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
 from analytics.aggregates import evaluate
 from analytics.privacy import DisclosureReport
-from flai.mpc.secure_combine import CombinedVectors
+from flai.query_types import CombinedVectors
 
 if TYPE_CHECKING:
+    import duckdb
+
     from analytics.plan import Plan
     from flai.privacy_ledger import BudgetCharge
 
@@ -95,6 +96,8 @@ def _sandbox() -> duckdb.DuckDBPyConnection:
     Opening a database costs about 15 ms, more than the rest of finalise; a cursor's
     registered table is its own and goes with it.
     """
+    import duckdb  # here, not at the top: planning a query needs no DuckDB
+
     connection = duckdb.connect(":memory:", config={
         "autoinstall_known_extensions": False, "autoload_known_extensions": False})
     connection.execute("SET enable_external_access = false")

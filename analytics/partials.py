@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from analytics.aggregates import Histogram, Layout
 from analytics.domains import Value, sql_literal
-from flai.sql_engine import PartialPlan, PartialQuery
+from flai.query_types import PartialPlan, PartialQuery
 
 
 def compile_partials(select: exp.Select, table: str, keys: list[exp.Expression],

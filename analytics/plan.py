@@ -36,9 +36,8 @@ from analytics.safe_casts import safe_casts
 from flai.datasets.policy import DisclosurePolicy, Release
 from flai.datasets.schema import TabularSchema
 from flai.mpc.fixed_point import MAX_ABS
-from flai.mpc.secure_combine import CombineSpec
 from flai.privacy_ledger import noise_multiplier
-from flai.sql_engine import PartialPlan
+from flai.query_types import CombineSpec, PartialPlan
 
 RULES = (
     check_functions,

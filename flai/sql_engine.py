@@ -20,14 +20,13 @@ The provider should build the plan itself from the analyst's SQL text
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 
 from flai.datasets.schema import Numeric, TabularSchema
-from flai.mpc.secure_combine import PartialVectors
+from flai.query_types import PartialPlan, PartialVectors
 
 LOCKED_CONFIG = {
     "autoinstall_known_extensions": False,
@@ -39,33 +38,6 @@ LOCKED_CONFIG = {
 
 class PartialPlanMismatch(ValueError):
     """The plan is for another table than the one this engine holds."""
-
-
-@dataclass(frozen=True)
-class PartialQuery:
-    """One SQL query; its result columns are ``_cell`` (``_bin`` if binned), then values.
-
-    The value columns go, in order, to sums columns ``sum_columns`` (offset by ``_bin`` when
-    ``binned``), then MIN slots ``min_columns``, then MAX slots ``max_columns``.
-    """
-
-    sql: str
-    sum_columns: tuple[int, ...]
-    min_columns: tuple[int, ...] = ()
-    max_columns: tuple[int, ...] = ()
-    binned: bool = False
-
-
-@dataclass(frozen=True)
-class PartialPlan:
-    """Everything a provider needs to compute its partial aggregates for one query."""
-
-    table: str
-    cells: int
-    sum_width: int
-    min_neutral: tuple[float, ...]  # a MIN slot's value where the provider has none
-    max_neutral: tuple[float, ...]
-    queries: tuple[PartialQuery, ...]
 
 
 class SqlEngine:

@@ -24,7 +24,7 @@ from analytics import Plan, QueryRefused, plan_query
 from contracts import LedgerBudgetExceededError, LedgerConflictError, keccak_id
 from flai.datasets import Dataset
 from flai.lineage import participants_commitment
-from flai.mpc.secure_combine import CombinedVectors
+from flai.query_types import CombinedVectors
 from flai.mpc.session import Triples
 from flai.privacy_ledger import (
     BudgetCharge,

@@ -10,7 +10,10 @@ CrypTen 0.4.1's own ``FixedPointEncoder.decode`` maps some negative values 1.0 t
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 PRECISION_BITS = 16
 SCALE = 2**PRECISION_BITS
@@ -24,9 +27,12 @@ class FixedPointRangeError(ValueError):
 def encode(values: torch.Tensor) -> torch.Tensor:
     """Round ``values`` onto the fixed-point grid; refuse NaN, inf and out-of-range values.
 
+    >>> import torch
     >>> encode(torch.tensor([1.5, -0.25])).tolist()
     [98304, -16384]
     """
+    import torch  # here, not at the top: the planner needs MAX_ABS, not torch
+
     values = values.to(torch.float64)
     if not torch.isfinite(values).all():
         raise FixedPointRangeError("NaN or infinite value cannot be encoded")
@@ -39,7 +45,10 @@ def encode(values: torch.Tensor) -> torch.Tensor:
 def decode(ring: torch.Tensor) -> torch.Tensor:
     """Map signed ring elements back to float64.
 
+    >>> import torch
     >>> decode(torch.tensor([98304, -16384, -65535])).tolist()
     [1.5, -0.25, -0.9999847412109375]
     """
+    import torch
+
     return ring.to(torch.float64) / SCALE

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
-from flai.mpc.secure_combine import CombinedVectors, CombineSpec, PartialVectors, secure_combine
+from flai.mpc.secure_combine import secure_combine
+from flai.query_types import CombinedVectors, CombineSpec, PartialVectors
 from flai.mpc.session import MpcSession, Triples, run_dealer, run_in_session
 from flai.net import free_port
 

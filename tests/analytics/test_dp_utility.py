@@ -16,7 +16,8 @@ from federate import centralised
 
 from analytics import finalise, plan_query
 from flai.datasets.heart import POLICY, SCHEMA as HEART
-from flai.mpc.secure_combine import CombinedVectors, _noise_share, combine_plaintext
+from flai.mpc.secure_combine import _noise_share, combine_plaintext
+from flai.query_types import CombinedVectors
 from flai.sql_engine import run_partials
 
 TRIALS = 200

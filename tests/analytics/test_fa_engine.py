@@ -11,7 +11,8 @@ import pytest
 from analytics import plan_query
 from federate import EXACT
 from flai.datasets.heart import SCHEMA as HEART
-from flai.sql_engine import PartialPlan, PartialPlanMismatch, PartialQuery, SqlEngine, run_partials
+from flai.query_types import PartialPlan, PartialQuery
+from flai.sql_engine import PartialPlanMismatch, SqlEngine, run_partials
 
 ESCAPES = [
     "SELECT 0 AS _cell, COUNT(*) FROM read_csv('/etc/passwd')",

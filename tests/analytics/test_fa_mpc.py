@@ -15,7 +15,8 @@ from analytics.aggregates import Kind
 from flai.datasets.heart import POLICY, SCHEMA as HEART, load
 from flai.datasets.policy import Aggregate, Release
 from flai.mpc.fixed_point import SCALE
-from flai.mpc.secure_combine import CombineSpec, PartialVectors, combine_plaintext
+from flai.mpc.secure_combine import combine_plaintext
+from flai.query_types import CombineSpec, PartialVectors
 from flai.sql_engine import run_partials
 
 QUERY = "SELECT cp, COUNT(*), AVG(chol), MIN(oldpeak), MAX(oldpeak) FROM heart GROUP BY cp"
