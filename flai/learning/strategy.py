@@ -3,12 +3,15 @@
 A strategy tells providers how to train this round (``configure_fit``) and turns the securely
 aggregated update into the next global model (``aggregate_fit``). It never sees a single
 provider's update: MPC hands it only ``sum_i n_i * delta_i`` and ``sum_i n_i``. Variants
-override one method.
+override one method. Server-side optimisers (FedAvgM, FedAdagrad, FedAdam, FedYogi) keep their
+state (momentum, second moment) in the strategy object, which lives as long as the job.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
+from enum import Enum
 
 import torch
 
@@ -53,6 +56,124 @@ class FedProx(FedAvg):
         return FitConfig(**{**self.fit.__dict__, "proximal_mu": self.mu})
 
 
-def strategy_for(mu: float, fit: FitConfig) -> FedAvg:
-    """FedProx when a proximal weight is given, FedAvg otherwise."""
-    return FedProx(fit, mu) if mu > 0 else FedAvg(fit)
+class FedAvgM(FedAvg):
+    """FedAvg with server momentum (Hsu et al., 2019): SGD with momentum on the pseudo-gradient
+    ``-mean(delta)``, as in Flower's ``FedAvgM`` and PyTorch's SGD convention.
+
+    >>> strategy = FedAvgM(server_learning_rate=1.0, server_momentum=0.5)
+    >>> first = strategy.aggregate_fit(torch.zeros(1), torch.tensor([2.0]), 2.0)
+    >>> first.tolist(), strategy.aggregate_fit(first, torch.tensor([2.0]), 2.0).tolist()
+    ([1.0], [2.5])
+    """
+
+    def __init__(self, fit: FitConfig = FitConfig(), server_learning_rate: float = 1.0,
+                 server_momentum: float = 0.9) -> None:
+        super().__init__(fit)
+        self.server_learning_rate, self.server_momentum = server_learning_rate, server_momentum
+        self._momentum: torch.Tensor | None = None
+
+    def aggregate_fit(
+        self, global_vector: torch.Tensor, weighted_delta_sum: torch.Tensor, total_weight: float
+    ) -> torch.Tensor:
+        gradient = -weighted_delta_sum / total_weight  # an update is the opposite of a gradient
+        self._momentum = (gradient if self._momentum is None
+                          else self.server_momentum * self._momentum + gradient)
+        return global_vector - self.server_learning_rate * self._momentum
+
+
+class FedOpt(FedAvg):
+    """Adaptive federated optimisation (Reddi et al., ICLR 2021), Flower's ``FedOpt`` family.
+
+    With ``delta_t`` the sample-weighted mean update of round ``t``:
+    ``m_t = beta_1 m_{t-1} + (1 - beta_1) delta_t``, ``v_t = second_moment(v_{t-1}, delta_t)``
+    and ``x_{t+1} = x_t + step_size(t) m_t / (sqrt(v_t) + tau)``. Variants override
+    ``second_moment`` (and FedAdam ``step_size``).
+    """
+
+    def __init__(self, fit: FitConfig = FitConfig(), eta: float = 1e-1, beta_1: float = 0.9,
+                 beta_2: float = 0.99, tau: float = 1e-3) -> None:
+        super().__init__(fit)
+        self.eta, self.beta_1, self.beta_2, self.tau = eta, beta_1, beta_2, tau
+        self._m: torch.Tensor | None = None
+        self._v: torch.Tensor | None = None
+        self._rounds = 0
+
+    def aggregate_fit(
+        self, global_vector: torch.Tensor, weighted_delta_sum: torch.Tensor, total_weight: float
+    ) -> torch.Tensor:
+        delta = weighted_delta_sum / total_weight
+        if self._m is None:
+            self._m, self._v = torch.zeros_like(delta), torch.zeros_like(delta)
+        self._rounds += 1
+        self._m = self.beta_1 * self._m + (1 - self.beta_1) * delta
+        self._v = self.second_moment(self._v, delta)
+        return global_vector + self.step_size(self._rounds) * self._m / (self._v.sqrt() + self.tau)
+
+    def second_moment(self, v: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """Adagrad's: the sum of squared updates."""
+        return v + delta**2
+
+    def step_size(self, rounds: int) -> float:
+        return self.eta
+
+
+FedAdagrad = FedOpt
+
+
+class FedAdam(FedOpt):
+    """Adam on the server: an exponential second moment and Adam's bias-corrected step.
+
+    >>> strategy = FedAdam(eta=0.1, tau=1e-9)
+    >>> round(strategy.aggregate_fit(torch.zeros(1), torch.tensor([4.0]), 2.0).item(), 4)
+    0.0742
+    """
+
+    def second_moment(self, v: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        return self.beta_2 * v + (1 - self.beta_2) * delta**2
+
+    def step_size(self, rounds: int) -> float:
+        # Flower counts server rounds from 1 and corrects with round + 1.
+        return self.eta * math.sqrt(1 - self.beta_2 ** (rounds + 1)) / (1 - self.beta_1 ** (rounds + 1))
+
+
+class FedYogi(FedOpt):
+    """Yogi on the server: the second moment moves additively, so it cannot blow up."""
+
+    def __init__(self, fit: FitConfig = FitConfig(), eta: float = 1e-2, beta_1: float = 0.9,
+                 beta_2: float = 0.99, tau: float = 1e-3) -> None:
+        super().__init__(fit, eta, beta_1, beta_2, tau)
+
+    def second_moment(self, v: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        return v - (1 - self.beta_2) * delta**2 * torch.sign(v - delta**2)
+
+
+class ServerOptimiser(str, Enum):
+    """How the server turns the mean update into the next model."""
+
+    FEDAVG = "fedavg"  # add it
+    FEDAVGM = "fedavgm"
+    FEDADAGRAD = "fedadagrad"
+    FEDADAM = "fedadam"
+    FEDYOGI = "fedyogi"
+
+
+_SERVER_OPTIMISERS: dict[ServerOptimiser, type[FedAvg]] = {
+    ServerOptimiser.FEDAVG: FedAvg, ServerOptimiser.FEDAVGM: FedAvgM,
+    ServerOptimiser.FEDADAGRAD: FedAdagrad, ServerOptimiser.FEDADAM: FedAdam,
+    ServerOptimiser.FEDYOGI: FedYogi,
+}
+
+
+def strategy_for(mu: float, fit: FitConfig,
+                 server: ServerOptimiser = ServerOptimiser.FEDAVG) -> FedAvg:
+    """FedProx's proximal term when ``mu`` is given, under ``server``'s optimiser.
+
+    >>> type(strategy_for(0.0, FitConfig())).__name__, type(strategy_for(0.1, FitConfig())).__name__
+    ('FedAvg', 'FedProx')
+    >>> strategy = strategy_for(0.1, FitConfig(), ServerOptimiser.FEDADAM)
+    >>> type(strategy).__name__, strategy.configure_fit(1).proximal_mu
+    ('FedAdam', 0.1)
+    """
+    if server is ServerOptimiser.FEDAVG:
+        return FedProx(fit, mu) if mu > 0 else FedAvg(fit)
+    return _SERVER_OPTIMISERS[server](replace(fit, proximal_mu=mu))

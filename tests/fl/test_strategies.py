@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from flai.learning.models import ModelKind
-from flai.learning.strategy import FedAvg, FedProx, FitConfig, strategy_for
+from flai.learning.strategy import (
+    FedAdagrad,
+    FedAdam,
+    FedAvg,
+    FedAvgM,
+    FedProx,
+    FedYogi,
+    FitConfig,
+    strategy_for,
+)
 from flows.fl_training import TrainingJob, fl_training
 
 pytestmark = pytest.mark.slow
@@ -28,3 +37,27 @@ def test_fedprox_changes_only_what_providers_are_asked():
     start, summed = torch.ones(3), torch.tensor([3.0, -6.0, 0.0])
     assert torch.equal(FedProx(fit, 0.1).aggregate_fit(start, summed, 3.0),
                        FedAvg(fit).aggregate_fit(start, summed, 3.0))
+
+
+@pytest.mark.parametrize("strategy", [FedAvgM(), FedAdagrad(eta=0.5), FedAdam(), FedYogi(eta=0.1)],
+                         ids=["FedAvgM", "FedAdagrad", "FedAdam", "FedYogi"])
+def test_server_optimisers_converge_where_clients_point(strategy):
+    """Clients that each move halfway to an optimum at 3: the server's model gets there."""
+    model = torch.zeros(2)
+    for _ in range(300):
+        weights = torch.tensor([1.0, 3.0])
+        deltas = torch.stack([(3 - model) / 2, (3 - model) / 2])
+        model = strategy.aggregate_fit(model, (weights[:, None] * deltas).sum(0), weights.sum().item())
+    assert torch.allclose(model, torch.full((2,), 3.0), atol=0.05)
+
+
+def test_fedadam_follows_flowers_update_rule():
+    strategy = FedAdam(eta=0.1, beta_1=0.9, beta_2=0.99, tau=1e-3)
+    model, m, v = torch.tensor([1.0]), torch.zeros(1), torch.zeros(1)
+    for round_number in (1, 2, 3):
+        delta = torch.tensor([0.5 * round_number])
+        m, v = 0.9 * m + 0.1 * delta, 0.99 * v + 0.01 * delta**2
+        eta = 0.1 * (1 - 0.99 ** (round_number + 1)) ** 0.5 / (1 - 0.9 ** (round_number + 1))
+        expected = model + eta * m / (v.sqrt() + 1e-3)
+        model = strategy.aggregate_fit(model, delta * 10, 10.0)
+        assert torch.allclose(model, expected)
