@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from flai.learning.metrics import SCORE_BINS, count_layout
+from flai.learning.metrics import SCORE_BINS, count_layout, score_bin
 from flai.learning.models import to_vector
 from flai.learning.strategy import FitConfig
 
@@ -50,7 +50,7 @@ def evaluation_counts(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tor
     scores = torch.sigmoid(logits)
     predicted = scores >= 0.5
     positive = y >= 0.5
-    bins = torch.clamp((scores * SCORE_BINS).long(), max=SCORE_BINS - 1)
+    bins = score_bin(logits)
     counts = torch.zeros(len(count_layout()), dtype=torch.float64)
     counts[0] = len(y)
     counts[1] = (predicted & positive).sum()

@@ -3,6 +3,12 @@
 Each provider contributes ``[n, tp, fp, tn, fn, loss_sum, positive score histogram,
 negative score histogram]``; the sum over providers gives the federation's accuracy,
 balanced accuracy, log loss and AUC (from the histograms, exact up to ties within a bin).
+
+The histograms bin the *logit*, not the probability: ``SCORE_BINS`` bins of width 1/128 over
+``[-LOGIT_RANGE, LOGIT_RANGE]``. A model whose probabilities all lie in [0, 0.01) (nearly
+all-negative predictions on a skewed shard) put every score into one probability bin of a
+100-bin histogram and reported AUC 0.5; in logit bins they spread over hundreds of bins, so
+the AUC is exact unless two scores are within 1/128 of a logit.
 """
 
 from __future__ import annotations
@@ -11,7 +17,18 @@ from dataclasses import dataclass
 
 import torch
 
-SCORE_BINS = 100
+LOGIT_RANGE = 16.0  # a probability within 1.1e-7 of 0 or 1 shares the end bin
+SCORE_BINS = 4096
+
+
+def score_bin(logits: torch.Tensor) -> torch.Tensor:
+    """The histogram bin of each logit.
+
+    >>> score_bin(torch.tensor([-100.0, 0.0, 1 / 128, 100.0])).tolist()
+    [0, 2048, 2049, 4095]
+    """
+    width = 2 * LOGIT_RANGE / SCORE_BINS
+    return torch.clamp(((logits + LOGIT_RANGE) / width).floor().long(), 0, SCORE_BINS - 1)
 
 
 def count_layout() -> tuple[str, ...]:
@@ -32,7 +49,7 @@ def summarise(counts: torch.Tensor) -> Metrics:
     """Metrics from summed counts.
 
     >>> c = torch.zeros(len(count_layout()), dtype=torch.float64)
-    >>> c[:6] = torch.tensor([4, 1, 0, 2, 1, 2.0]); c[6 + 90] = 1; c[6 + 40] = 1
+    >>> c[:6] = torch.tensor([4, 1, 0, 2, 1, 2.0]); c[6 + 3000] = 1; c[6 + 2100] = 1
     >>> c[6 + SCORE_BINS + 10] = 2
     >>> summarise(c)
     Metrics(samples=4, accuracy=0.75, balanced_accuracy=0.75, auc=1.0, loss=0.5)
