@@ -41,7 +41,7 @@ chromium:
 
 # One loopback-only shell with the local stack up and its environment loaded; `exit` stops it.
 stack-shell: $(STAMP) $(NPM_STAMP)
-	$(RUN) bash -c '$(VENV)/bin/flai up && . $${FLAI_DATA_DIR:-.flai}/stack/env && bash -i; $(VENV)/bin/flai down'
+	$(RUN) bash -c '$(VENV)/bin/flai up && . $${FLAI_DATA_DIR:-.flai}/stack/env && bash -i; $(VENV)/bin/flai down --force'
 
 demo: $(STAMP)
 	$(RUN) $(VENV)/bin/flai demo

@@ -8,6 +8,7 @@ masked share inside a secure-sum session (``flai.mpc.secure_sum``).
 from __future__ import annotations
 
 import math
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ import ray
 import torch
 
 from actors.query_party import QueryParty
-from actors.reports import EvalReport, FitReport, ProviderInfo
+from actors.reports import EvalReport, FitReport, Incarnation, ProviderInfo
 from flai.datasets import Dataset
 from flai.datasets.partition import holdout_split
 from flai.learning import features, local
@@ -44,19 +45,35 @@ class Provider(QueryParty):
         self.dataset = dataset
         self.data_file = Path(data_file)
         self.max_update_norm = max_update_norm
-        self._train, self._holdout = holdout_split(pd.read_parquet(self.data_file),
-                                                   holdout_fraction, seed)
+        self.unavailable = None  # why the partition cannot be used, if it cannot
+        try:
+            frame = pd.read_parquet(self.data_file)
+        except FileNotFoundError:
+            frame, self.unavailable = pd.DataFrame(), "partition file missing"
+        except Exception:  # noqa: BLE001 - pyarrow's many errors: a corrupt file, say it is one
+            frame, self.unavailable = pd.DataFrame(), "partition file unreadable"
+        self._train, self._holdout = holdout_split(frame, holdout_fraction, seed)
         self._staged: dict[str, torch.Tensor] = {}
         self._revealed: set[str] = set()
+        # Drawn once per incarnation: Ray restarts a crashed actor as a new instance, which
+        # has lost what this one staged.
+        self._boot_id = uuid.uuid4().hex
+        # (contribution id, session id) of every session a staged value was put into.
+        self._sessions_joined: set[tuple[str, str]] = set()
 
-    def ping(self) -> str:
-        return self.name
+    def ping(self) -> Incarnation:
+        """Who answers, and which incarnation of it: Ray restarts a crashed actor from scratch,
+        without what it had staged, under the same name."""
+        return Incarnation(self.name, self._boot_id)
 
     def describe(self) -> ProviderInfo:
         return ProviderInfo(self.name, self.dataset.value, len(self._train), len(self._holdout))
 
     def check_quality(self) -> QualityReport:
         """The data-quality gate on the whole partition (train and holdout): a verdict only."""
+        if self.unavailable is not None:
+            return QualityReport(self.dataset.schema.name, passed=False, rows=0, evaluated=0,
+                                 failed=(self.unavailable,))
         return validate(pd.concat([self._train, self._holdout], ignore_index=True),
                         self.dataset.schema)
 
@@ -101,18 +118,32 @@ class Provider(QueryParty):
     def join_secure_sum(self, session: MpcSession, contribution_id: str) -> None:
         """Contribute a staged value to ``session``'s secure sum. Returns nothing, by design.
 
-        A contribution is revealed (as part of a sum) at most once: after a completed session
-        it is spent, so a retried or replayed session cannot difference two sums over
-        different party sets. A session that failed leaves it staged for the re-run.
+        The value stays staged after the session: only the orchestrator knows whether the
+        aggregator got the sum, and if a party died first, the session is re-run without it
+        over the same staged values. ``accept`` spends it.
         """
         if contribution_id in self._revealed:
             raise ContributionRefused(f"{self.name}: {contribution_id} was already aggregated")
         if contribution_id not in self._staged:
             raise ContributionRefused(f"{self.name}: nothing staged under {contribution_id}")
         value = self._staged[contribution_id]
+        # Recorded before the protocol runs: the masked value may reach the aggregator even
+        # if this call fails afterwards, and then that session's result may be accepted.
+        self._sessions_joined.add((contribution_id, session.session_id))
         run_in_session(session, self.name, lambda rank: secure_sum(value))
+
+    def accept(self, contribution_id: str, session_id: str) -> None:
+        """The aggregator's sum from ``session_id`` was accepted: ``contribution_id`` is spent.
+
+        Only a session this provider put the value into can spend it. From then on every
+        session for it is refused, so a retried or replayed session cannot difference two
+        sums over different party sets. Accepting again is a no-op.
+        """
+        if (contribution_id, session_id) not in self._sessions_joined:
+            raise ContributionRefused(
+                f"{self.name}: {contribution_id} was never put into session {session_id}")
         self._revealed.add(contribution_id)
-        del self._staged[contribution_id]
+        self._staged.pop(contribution_id, None)
 
     def withdraw(self, contribution_id: str) -> None:
         """Drop a staged value that will not be aggregated (its round went on without it)."""

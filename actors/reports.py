@@ -6,6 +6,15 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Incarnation:
+    """A provider's answer to a ping: its name and the id its current incarnation drew at
+    start. A different id under the same name means the actor was restarted."""
+
+    provider: str
+    boot_id: str
+
+
+@dataclass(frozen=True)
 class ProviderInfo:
     provider: str
     dataset: str

@@ -26,12 +26,22 @@ class LedgerValueError(LedgerError, ValueError):
         self.expected = expected
 
 
-class LedgerConnectionError(LedgerError):
-    """The JSON-RPC node does not answer."""
+class LedgerConnectionError(LedgerError, ConnectionError):
+    """The JSON-RPC node does not answer (refused, reset, timed out), whatever was asked of it.
 
-    def __init__(self, url: str, detail: str) -> None:
-        super().__init__(f"no EVM node answers at {url}: {detail}")
+    A ``ConnectionError`` too, so that retry conditions written for transport failures
+    (``OSError``) keep retrying it. ``method`` is the JSON-RPC method that failed, if known.
+    """
+
+    def __init__(self, url: str, detail: str, method: str | None = None) -> None:
+        asked = f" ({method})" if method else ""
+        super().__init__(f"no EVM node answers at {url}{asked}: {detail}")
         self.url = url
+        self.detail = detail
+        self.method = method
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str | None]]:
+        return type(self), (self.url, self.detail, self.method)  # Prefect and Ray pickle errors
 
 
 class LedgerManifestError(LedgerError):
@@ -86,6 +96,12 @@ class LedgerTransactionFailedError(LedgerError):
         self.contract = contract
         self.function = function
         self.tx_hash = tx_hash
+
+
+class LedgerNotDurableError(LedgerTransactionFailedError):
+    """A transaction was mined but did not become durable: it was not written to the local
+    node's state file, or did not gather the configured confirmations in time. It is not
+    acknowledged; sending it again is safe, as every record is idempotent."""
 
 
 REVERT_KINDS: Mapping[str, type[LedgerRevertError]] = {

@@ -21,6 +21,7 @@ Typical use, from a task::
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -34,15 +35,17 @@ from eth_utils import is_address, keccak, to_checksum_address
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractEvent, ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound
 from web3.logs import DISCARD
 from web3.middleware import SignAndSendRawMiddlewareBuilder
-from web3.types import TxReceipt
+from web3.types import RPCEndpoint, RPCResponse, TxReceipt
 
+from contracts.anvil import LocalNode
 from contracts.compiled import ChainContract, compiled
 from contracts.errors import (
     LedgerConnectionError,
     LedgerManifestError,
+    LedgerNotDurableError,
     LedgerTransactionFailedError,
     LedgerValueError,
 )
@@ -65,6 +68,7 @@ from flai.settings import Settings, get_settings
 
 RECEIPT_TIMEOUT_S = 120.0
 RPC_TIMEOUT_S = 30.0
+CONFIRMATION_POLL_S = 0.5
 
 
 class Role(Enum):
@@ -79,6 +83,20 @@ class Role(Enum):
     RECORDER = keccak(text="RECORDER_ROLE")
 
 
+@dataclass(frozen=True)
+class Durability:
+    """When a mined transaction is durable, so that the Ledger may acknowledge it.
+
+    A local anvil (``local_node``) keeps its chain in memory: its state is written to disk
+    after every transaction. Any other node's block may still be replaced by a reorganisation:
+    ``confirmations`` blocks must be mined on top of it first. The embedded chain lives and
+    dies with this process: nothing to wait for.
+    """
+
+    confirmations: int = 0
+    local_node: LocalNode | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Chain:
     """A connection to one chain, shared by every Ledger of the process that uses it.
@@ -90,6 +108,7 @@ class Chain:
     web3: Web3
     url: str | None
     chain_id: int
+    durability: Durability = Durability()
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
@@ -126,6 +145,12 @@ def connect(url: str | None = None) -> Chain:
     The embedded chain's state lives in this process, so there is one per process and every
     Ledger opened here shares it (with Prefect's RayTaskRunner each worker process would get
     its own: use a node URL there).
+
+    A node that does not answer raises :class:`~contracts.errors.LedgerConnectionError`, now
+    and on every later call. How a transaction becomes durable (:class:`Durability`) is
+    settled here: the anvil that keeps its chain under ``<settings.data_dir>/chain`` (the
+    stack's, or ``flai chain up``'s) if it is the node at ``url``, else
+    ``settings.chain_confirmations`` blocks.
     """
     return _connect(url)
 
@@ -137,12 +162,31 @@ def _connect(url: str | None) -> Chain:
         return Chain(web3, None, web3.eth.chain_id)
     if not url.startswith(("http://", "https://")):
         raise LedgerValueError("url", url, "an http(s):// JSON-RPC URL, or None for the embedded chain")
-    web3 = Web3(HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
+    web3 = Web3(_Provider(url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
     try:
         chain_id = web3.eth.chain_id
-    except (OSError, ValueError) as exc:  # requests' errors are OSErrors
-        raise LedgerConnectionError(url, str(exc)) from exc
-    return Chain(web3, url, chain_id)
+    except ValueError as exc:  # something answers, but not JSON-RPC
+        raise LedgerConnectionError(url, f"not a JSON-RPC answer: {exc}", "eth_chainId") from exc
+    return Chain(web3, url, chain_id, _durability(url))
+
+
+def _durability(url: str) -> Durability:
+    settings = get_settings()
+    node = LocalNode.serving(settings.data_dir / "chain", url)
+    return Durability(local_node=node) if node else Durability(settings.chain_confirmations)
+
+
+class _Provider(HTTPProvider):
+    """JSON-RPC over HTTP where a transport failure of any call, from any caller (the Ledger,
+    event queries on its contracts, receipts), raises LedgerConnectionError: the one place it
+    is mapped. (web3's own retries never see requests' errors: it retries the builtin
+    ConnectionError only.)"""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            return super().make_request(method, params)
+        except OSError as exc:  # requests' errors are OSErrors
+            raise LedgerConnectionError(str(self.endpoint_uri), str(exc), method) from exc
 
 
 class Ledger:
@@ -472,7 +516,8 @@ def _send(
     call: ContractFunction | ContractConstructor,
     timeout_s: float,
 ) -> TxReceipt:
-    """Sends ``call`` from ``sender`` and waits for its receipt.
+    """Sends ``call`` from ``sender`` and returns its receipt once the transaction is durable
+    (:class:`Durability`): what it returns may be acknowledged.
 
     web3 estimates gas first, so a call that would revert raises before anything is sent. A
     transaction that still fails once mined (the state changed in between) is replayed as a
@@ -495,7 +540,57 @@ def _send(
         raise LedgerTransactionFailedError(
             contract.value, label, tx_hash.to_0x_hex(), "reverted without a reason"
         )
-    return receipt
+    return _durable(chain, receipt, contract, label, timeout_s)
+
+
+def _durable(
+    chain: Chain, receipt: TxReceipt, contract: ChainContract, label: str, timeout_s: float
+) -> TxReceipt:
+    """``receipt`` once durable: the local node's state written, or the confirmations mined
+    (then the receipt of the block the transaction ended in, should a reorg have moved it)."""
+    tx_hash = receipt["transactionHash"]
+    node = chain.durability.local_node
+    if node is not None:
+        try:
+            node.persist(chain.web3)
+        except LedgerConnectionError:  # the node died after mining it: the block is lost
+            raise
+        except OSError as exc:
+            raise LedgerNotDurableError(
+                contract.value, label, tx_hash.to_0x_hex(), f"writing {node.state_file}: {exc}"
+            ) from exc
+        return receipt
+    needed = chain.durability.confirmations
+    if not needed:
+        return receipt
+    confirmed = _confirmed(chain, tx_hash, needed, timeout_s)
+    if confirmed is None:
+        raise LedgerNotDurableError(
+            contract.value, label, tx_hash.to_0x_hex(),
+            f"fewer than {needed} confirmations: no block was mined for {timeout_s} s",
+        )
+    return confirmed
+
+
+def _confirmed(chain: Chain, tx_hash: bytes, needed: int, timeout_s: float) -> TxReceipt | None:
+    """The receipt once ``needed`` blocks sit on top of the transaction's block; None if the
+    chain mines nothing for ``timeout_s``. A transaction reorganised out counts again from
+    the block it lands in."""
+    eth = chain.web3.eth
+    head, deadline = eth.block_number, time.monotonic() + timeout_s
+    while True:
+        try:
+            receipt = eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:  # back in the mempool after a reorg
+            receipt = None
+        if receipt is not None and head - receipt["blockNumber"] >= needed:
+            return receipt
+        time.sleep(CONFIRMATION_POLL_S)
+        latest = eth.block_number
+        if latest != head:
+            head, deadline = latest, time.monotonic() + timeout_s
+        elif time.monotonic() > deadline:
+            return None
 
 
 def _guarded(contract: ChainContract, function: str, action: Callable[[], Any]) -> Any:

@@ -11,13 +11,21 @@ the same flow runs, chain and lineage. Pid files, addresses and logs live under
 ``<data_dir>/stack`` (anvil's, shared with ``flai chain``, under ``<data_dir>/chain``);
 ``up`` writes ``<data_dir>/stack/env`` for ``source``.
 
+Flow runs are never left holding a deployment's concurrency slot: ``down`` refuses while runs
+are active unless forced, and then cancels them once their processes are gone; ``up`` ends
+the runs this stack's worker started whose process is gone (an unclean stop, a killed
+worker). Every process of the stack carries the stack's marker in its environment
+(:data:`deployments.processes.MARKER`), and so do their children, Ray's daemons included:
+``down`` stops whatever still carries it once the parts are stopped.
+
 On a machine that may reach nothing but loopback, run the stack and everything that talks to
 it inside one network namespace (``scripts/loopback-only``): two namespaces are two
 different loopbacks.
 
     config = StackConfig.from_settings(get_settings())
     up(config)          # -> a ComponentReport per part: started / already running / off
-    down(config.data_dir)
+    down(config.data_dir)                # StackBusyError while flow runs are active
+    down(config.data_dir, force=True)    # cancels them first
 """
 
 from __future__ import annotations
@@ -27,32 +35,30 @@ import json
 import os
 import secrets
 import shlex
-import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
+import psutil
 
+from deployments import anvil, ipfs, processes, runs
+from deployments.processes import Managed, ProcessError, ProcessStartError, accepts, port_free, port_of
 from flai.settings import Settings
 from flai.stack import (
     HOST,
     PROJECT_DIR,
     Action,
     ComponentReport,
-    Managed,
+    FlowRunRef,
     StackAlreadyRunningError,
+    StackBusyError,
     StackConfig,
     StackConfigError,
     StackPortInUseError,
     StackStartError,
+    StackToolMissingError,
     StackUnhealthyError,
-    accepts,
-    http_client,
-    port_free,
-    port_of,
-    terminate,
-    tool,
 )
 
 WORK_POOL = "flai-process"
@@ -60,12 +66,13 @@ SERVER_READY_TIMEOUT_S = 180.0  # the first start migrates the database; slow on
 WORKER_READY_TIMEOUT_S = 90.0
 RAY_READY_TIMEOUT_S = 120.0
 
-SERVER = Managed("prefect-server", ("prefect", "server", "start"))
-WORKER = Managed("prefect-worker", ("prefect", "worker", "start"))
-IPFS = Managed("ipfs", ("ipfs",))  # js-ipfs sets its process title to "ipfs"
-RAY_HEAD = Managed("ray-head", ("ray", "start", "--head"))
-ANVIL = "anvil"
-ORDER = (SERVER.name, WORKER.name, ANVIL, IPFS.name, RAY_HEAD.name)  # how reports are listed
+SERVER = "prefect-server"
+WORKER = "prefect-worker"
+ANVIL = anvil.NODE
+IPFS = "ipfs"  # also the name of its repository under the stack directory
+RAY_HEAD = "ray-head"
+LEFTOVERS = "leftovers"  # processes that carried the stack's marker after every part stopped
+ORDER = (SERVER, WORKER, ANVIL, IPFS, RAY_HEAD)  # how reports are listed
 
 
 def up(config: StackConfig, on_step: Callable[[str], None] = lambda _: None) -> list[ComponentReport]:
@@ -73,55 +80,59 @@ def up(config: StackConfig, on_step: Callable[[str], None] = lambda _: None) -> 
 
     Ports are checked before anything starts (:class:`~flai.stack.StackPortInUseError`).
     When a part fails, the parts this call started are stopped again and
-    :class:`~flai.stack.StackStartError` says why. ``on_step`` hears each slow step.
+    :class:`~flai.stack.StackStartError` says why. Before a worker starts, the runs an
+    earlier worker of this stack left active without a process are ended (reported in the
+    server's detail). ``on_step`` hears each slow step.
     """
     current = {report.name: report for report in status(config)}
     running = {name for name, report in current.items() if report.action is Action.RUNNING}
     _check_before_start(config, current)
     started: list[str] = []
-    spawned: list[subprocess.Popen] = []  # stopped through these handles should `up` fail
-    details = {SERVER.name: f"UI {config.ui_url}", IPFS.name: f"repo {config.stack_dir / 'ipfs'}"}
+    details = {SERVER: f"UI {config.ui_url}", IPFS: f"repo {config.stack_dir / IPFS}"}
     try:
         server = None
-        if SERVER.name not in running:  # the slowest part: start it first, wait for it last
+        if SERVER not in running:  # the slowest part: start it first, wait for it last
             on_step("starting the Prefect server")
             server = _spawn_server(config)
-            spawned.append(server)
-            started.append(SERVER.name)
+            started.append(SERVER)
         if ANVIL not in running:
             on_step("starting anvil")
-            _start_anvil(config)
+            anvil.start(config.data_dir / "chain", config.anvil_port, env=_process_env(config, {}))
             started.append(ANVIL)
         on_step("deploying or attaching FLAI's contracts")
         details[ANVIL] = _contracts(config)
-        if config.ipfs_port is not None and IPFS.name not in running:
+        if config.ipfs_port is not None and IPFS not in running:
             on_step("starting the IPFS daemon")
+            started.append(IPFS)
             _start_ipfs(config)
-            started.append(IPFS.name)
-        if config.ray and RAY_HEAD.name not in running:
+        if config.ray and RAY_HEAD not in running:
             on_step("starting a Ray head")
-            started.append(RAY_HEAD.name)
-            _start_ray_head(config, spawned)
+            started.append(RAY_HEAD)
+            _start_ray_head(config)
         if config.ray:
-            details[RAY_HEAD.name] = f"resources {json.dumps(dict(config.ray_resources))}"
+            details[RAY_HEAD] = f"resources {json.dumps(dict(config.ray_resources))}"
         if server is not None:
             on_step("waiting for the Prefect API")
-            SERVER.wait_until(server, config.stack_dir, lambda: _server_answers(config.ui_url),
-                              SERVER_READY_TIMEOUT_S, f"no answer at {config.api_url}/health")
-        details[WORKER.name] = _ensure_work_pool(config)
-        if WORKER.name not in running:
+            _part(config.stack_dir, SERVER).wait_ready(
+                server, lambda: _server_answers(config.ui_url), SERVER_READY_TIMEOUT_S,
+                f"no answer at {config.api_url}/health")
+        details[WORKER] = _ensure_work_pool(config)
+        on_step("ending flow runs whose process is gone")
+        details[SERVER] += _orphans_detail(runs.end_orphans(
+            config.api_url, _worker_name(config.data_dir), _marker(config.data_dir),
+            worker_alive=WORKER in running))
+        if WORKER not in running:
             on_step(f"starting a worker for {WORK_POOL}")
+            started.append(WORKER)
             worker = _spawn_worker(config)
-            spawned.append(worker)
-            started.append(WORKER.name)
-            WORKER.wait_until(worker, config.stack_dir, lambda: _worker_online(config),
-                              WORKER_READY_TIMEOUT_S, f"no heartbeat in pool {WORK_POOL}")
-    except BaseException:
-        for process in reversed(spawned):
-            terminate(process.pid)
-            process.wait()
+            _part(config.stack_dir, WORKER).wait_ready(
+                worker, lambda: _worker_online(config), WORKER_READY_TIMEOUT_S,
+                f"no heartbeat in pool {WORK_POOL}")
+    except BaseException as error:
         for name in reversed(started):
             _stop(config.data_dir, name)
+        if isinstance(error, ProcessError):
+            raise _start_error(error) from error
         raise
     write_env_file(config)
     return [
@@ -132,13 +143,33 @@ def up(config: StackConfig, on_step: Callable[[str], None] = lambda _: None) -> 
     ]
 
 
-def down(data_dir: Path) -> list[ComponentReport]:
-    """Stop every part that runs for ``data_dir``, clients first; all state stays on disk."""
-    stopped = {name: _stop(data_dir, name)
-               for name in (WORKER.name, SERVER.name, RAY_HEAD.name, IPFS.name, ANVIL)}
+def down(data_dir: Path, *, force: bool = False) -> list[ComponentReport]:
+    """Stop every part that runs for ``data_dir``, clients first; all state stays on disk.
+
+    Flow runs active on the stack's server make it raise :class:`~flai.stack.StackBusyError`
+    and stop nothing, unless ``force``: then the worker and every run's process are stopped
+    first and the runs set Cancelled. Processes that still carry the stack's marker once the
+    parts are stopped (a run's Ray, orphaned) are stopped too, and reported as leftovers.
+    """
+    api_url = _api_url(data_dir)
+    active = runs.active(api_url) if api_url else []
+    if active and not force:
+        raise StackBusyError(active)
+    stopped = {WORKER: _stop(data_dir, WORKER)}  # and the runs' processes, its descendants
+    if active:
+        runs.cancel(api_url, active)
+    stopped |= {name: _stop(data_dir, name) for name in (SERVER, RAY_HEAD, IPFS, ANVIL)}
+    leftovers = processes.marked(_marker(data_dir))
+    described = ", ".join(processes.describe(process) for process in leftovers)
+    processes.stop_all(leftovers)
     (data_dir / "stack" / "env").unlink(missing_ok=True)
-    return [ComponentReport(name, Action.STOPPED if stopped[name] else Action.NOT_RUNNING)
-            for name in ORDER]
+    details = {WORKER: "cancelled " + ", ".join(f"{run.name} ({run.id})" for run in active)
+               if active else ""}
+    reports = [ComponentReport(name, Action.STOPPED if stopped[name] else Action.NOT_RUNNING,
+                               detail=details.get(name, "")) for name in ORDER]
+    if leftovers:
+        reports.append(ComponentReport(LEFTOVERS, Action.STOPPED, detail=described))
+    return reports
 
 
 def status(config: StackConfig) -> list[ComponentReport]:
@@ -146,23 +177,22 @@ def status(config: StackConfig) -> list[ComponentReport]:
 
     A part whose process is alive but does not answer is STOPPED with a detail saying so.
     """
-    from contracts import anvil
-
-    probes = {SERVER.name: _server_answers, WORKER.name: lambda _: True, IPFS.name: _ipfs_answers,
-              RAY_HEAD.name: accepts}
-    configured = {IPFS.name: config.ipfs_port is not None, RAY_HEAD.name: config.ray}
+    probes = {SERVER: _server_answers, WORKER: lambda _: True, IPFS: ipfs.answers,
+              RAY_HEAD: accepts}
+    configured = {IPFS: config.ipfs_port is not None, RAY_HEAD: config.ray}
     reports = {}
-    for part in (SERVER, WORKER, IPFS, RAY_HEAD):
-        pid, address = part.pid(config.stack_dir), part.address(config.stack_dir)
-        if pid is not None and probes[part.name](address):
+    for name, probe in probes.items():
+        part = _part(config.stack_dir, name)
+        process, address = part.process(), part.address()
+        if process is not None and probe(address):
             action, detail = Action.RUNNING, ""
-        elif pid is not None:
+        elif process is not None:
             action, detail = Action.STOPPED, "process alive but not answering"
         else:
-            action = Action.STOPPED if configured.get(part.name, True) else Action.OFF
+            action = Action.STOPPED if configured.get(name, True) else Action.OFF
             detail, address = "", None
-        reports[part.name] = ComponentReport(part.name, action, pid, address,
-                                             part.log_file(config.stack_dir), detail)
+        reports[name] = ComponentReport(name, action, process.pid if process else None, address,
+                                        part.log_file, detail)
     chain = anvil.status(config.data_dir / "chain")
     reports[ANVIL] = ComponentReport(ANVIL, Action.RUNNING if chain.running else Action.STOPPED,
                                      chain.pid, chain.url, chain.log_file,
@@ -204,11 +234,11 @@ def write_env_file(config: StackConfig) -> Path:
 
 
 def _wanted_ports(config: StackConfig) -> dict[str, int]:
-    wanted = {SERVER.name: config.prefect_port, ANVIL: config.anvil_port}
+    wanted = {SERVER: config.prefect_port, ANVIL: config.anvil_port}
     if config.ipfs_port is not None:
-        wanted[IPFS.name] = config.ipfs_port
+        wanted[IPFS] = config.ipfs_port
     if config.ray:
-        wanted[RAY_HEAD.name] = config.ray_port
+        wanted[RAY_HEAD] = config.ray_port
     for name, port in wanted.items():
         if not 0 < port < 65536:
             raise StackConfigError(f"{name} port", port, "a TCP port, 1-65535")
@@ -235,8 +265,18 @@ def _check_before_start(config: StackConfig, current: Mapping[str, ComponentRepo
 # -- the parts -----------------------------------------------------------------------------
 
 
+def _part(stack_dir: Path, name: str) -> Managed:
+    """A part other than anvil, whose files live with the chain (``deployments.anvil``)."""
+    return ipfs.process(stack_dir / IPFS) if name == IPFS else Managed(name, stack_dir)
+
+
+def _marker(data_dir: Path) -> str:
+    return str(data_dir)
+
+
 def _process_env(config: StackConfig, extra: Mapping[str, str]) -> dict[str, str]:
-    """The caller's environment without its Prefect and stack settings, plus the stack's."""
+    """The caller's environment without its Prefect and stack settings, plus the stack's
+    and its marker."""
     replaced = {"FLAI_DATA_DIR", "FLAI_CHAIN_URL", "FLAI_IPFS_API", "FLAI_RAY_ADDRESS"}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k not in replaced}
     env |= {
@@ -245,11 +285,25 @@ def _process_env(config: StackConfig, extra: Mapping[str, str]) -> dict[str, str
         "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
         "RAY_USAGE_STATS_ENABLED": "0",
         "DO_NOT_TRACK": "1",
+        processes.MARKER: _marker(config.data_dir),
     }
     return env | dict(extra)
 
 
-def _spawn_server(config: StackConfig) -> subprocess.Popen:
+def _tool(name: str) -> str:
+    found = processes.tool(name)
+    if found is None:
+        raise StackToolMissingError(name, "install FLAI's Python environment (make env)")
+    return found
+
+
+def _start_error(error: ProcessError) -> StackStartError:
+    if isinstance(error, ProcessStartError):
+        return StackStartError(error.name, error.reason, error.log_file, error.log_tail)
+    return StackStartError(error.name, str(error))
+
+
+def _spawn_server(config: StackConfig) -> psutil.Popen:
     (config.data_dir / "prefect").mkdir(parents=True, exist_ok=True)
     env = _process_env(config, {
         "PREFECT_SERVER_API_HOST": HOST,
@@ -258,19 +312,26 @@ def _spawn_server(config: StackConfig) -> subprocess.Popen:
         "PREFECT_API_DATABASE_CONNECTION_URL":
             f"sqlite+aiosqlite:///{config.data_dir / 'prefect' / 'prefect.db'}",
     })
-    argv = [tool("prefect"), "server", "start", "--host", HOST,
+    argv = [_tool("prefect"), "server", "start", "--host", HOST,
             "--port", str(config.prefect_port), "--analytics-off"]
-    return SERVER.spawn(config.stack_dir, argv, env, config.ui_url)
+    return _part(config.stack_dir, SERVER).start(argv, env=env, address=config.ui_url, cwd=PROJECT_DIR)
 
 
 def _server_answers(ui_url: str | None) -> bool:
     if ui_url is None:
         return False
     try:
-        with http_client() as client:
+        with httpx.Client(timeout=2.0, trust_env=False) as client:  # loopback: never a proxy
             return client.get(f"{ui_url}/api/health").json() is True
     except (httpx.HTTPError, ValueError):  # not listening yet, or a half-started server's reply
         return False
+
+
+def _api_url(data_dir: Path) -> str | None:
+    """The API of the stack's server if it runs and answers."""
+    server = _part(data_dir / "stack", SERVER)
+    ui_url = server.address() if server.process() is not None else None
+    return f"{ui_url}/api" if _server_answers(ui_url) else None
 
 
 def _ensure_work_pool(config: StackConfig) -> str:
@@ -290,16 +351,25 @@ def _ensure_work_pool(config: StackConfig) -> str:
     return f"pool {WORK_POOL} (created)"
 
 
-def _worker_name(config: StackConfig) -> str:
-    return f"flai-{hashlib.sha256(str(config.data_dir).encode()).hexdigest()[:8]}"
+def _orphans_detail(ended: list[FlowRunRef]) -> str:
+    if not ended:
+        return ""
+    return f"; ended {len(ended)} run(s) whose process was gone: " + ", ".join(
+        f"{run.name} ({run.id})" for run in ended)
 
 
-def _spawn_worker(config: StackConfig) -> subprocess.Popen:
-    argv = [tool("prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process",
-            "--name", _worker_name(config), "--install-policy", "never",
+def _worker_name(data_dir: Path) -> str:
+    """Also the label of every run this worker starts (how ``up`` knows them)."""
+    return f"flai-{hashlib.sha256(str(data_dir).encode()).hexdigest()[:8]}"
+
+
+def _spawn_worker(config: StackConfig) -> psutil.Popen:
+    argv = [_tool("prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process",
+            "--name", _worker_name(config.data_dir), "--install-policy", "never",
             "--no-create-pool-if-not-found"]
-    return WORKER.spawn(config.stack_dir, argv, _process_env(config, client_env(config)),
-                        f"pool {WORK_POOL}")
+    return _part(config.stack_dir, WORKER).start(
+        argv, env=_process_env(config, client_env(config)), address=f"pool {WORK_POOL}",
+        cwd=PROJECT_DIR)
 
 
 def _worker_online(config: StackConfig) -> bool:
@@ -308,49 +378,37 @@ def _worker_online(config: StackConfig) -> bool:
 
     with SyncPrefectClient(config.api_url) as client:
         workers = client.read_workers_for_work_pool(WORK_POOL)
-    return any(w.name == _worker_name(config) and w.status.value == "ONLINE" for w in workers)
-
-
-def _start_anvil(config: StackConfig) -> None:
-    from contracts import anvil
-
-    try:
-        anvil.start(config.data_dir / "chain", config.anvil_port)
-    except anvil.AnvilError as error:
-        raise StackStartError(ANVIL, str(error)) from error
+    return any(w.name == _worker_name(config.data_dir) and w.status.value == "ONLINE"
+               for w in workers)
 
 
 def _contracts(config: StackConfig) -> str:
-    """Deploys FLAI's contracts on the stack's anvil once; later calls attach to them."""
+    """Deploys FLAI's contracts on the stack's anvil once; later calls attach to them.
+
+    The deployment is written to the chain's state file before ``up`` goes on: this process's
+    Ledger writes it only when its settings name the stack's data directory, and a manifest
+    whose contracts a crash lost would stop every later ``up``.
+    """
+    from contracts.anvil import LocalNode
     from contracts.errors import LedgerError
     from contracts.ledger import Ledger
 
     settings = Settings(data_dir=config.data_dir, chain_url=config.chain_url)
     try:
-        manifest = Ledger.from_settings(settings).manifest
+        ledger = Ledger.from_settings(settings)
+        LocalNode(config.data_dir / "chain", config.chain_url).persist(ledger.chain.web3)
     except LedgerError as error:
         raise StackStartError(ANVIL, f"FLAI's contracts: {error}") from error
-    return f"contracts since block {manifest.deployment_block}"
-
-
-def _ipfs_answers(url: str | None) -> bool:
-    if url is None:
-        return False
-    try:
-        with http_client() as client:
-            return client.post(f"{url}/api/v0/version").is_success
-    except httpx.HTTPError:
-        return False
+    return f"contracts since block {ledger.manifest.deployment_block}"
 
 
 def _start_ipfs(config: StackConfig) -> None:
-    from flai.storage import StorageError, daemon
+    from flai.storage import StorageError
 
     try:
-        running = daemon.start(config.stack_dir / "ipfs", config.ipfs_port)
+        ipfs.start(config.stack_dir / IPFS, config.ipfs_port, env=_process_env(config, {}))
     except StorageError as error:
-        raise StackStartError(IPFS.name, str(error)) from error
-    IPFS.record(config.stack_dir, running.process.pid, running.url)
+        raise StackStartError(IPFS, str(error)) from error
 
 
 def _ray_temp_dir(config: StackConfig) -> Path:
@@ -376,9 +434,9 @@ def _ensure_ray_token(config: StackConfig) -> None:
         token.write(secrets.token_hex(32))  # what `ray get-auth-token --generate` writes
 
 
-def _start_ray_head(config: StackConfig, spawned: list[subprocess.Popen]) -> None:
+def _start_ray_head(config: StackConfig) -> None:
     _ensure_ray_token(config)
-    argv = [tool("ray"), "start", "--head", "--block", "--port", str(config.ray_port),
+    argv = [_tool("ray"), "start", "--head", "--block", "--port", str(config.ray_port),
             "--node-ip-address", HOST, "--include-dashboard=false", "--disable-usage-stats",
             "--temp-dir", str(_ray_temp_dir(config))]
     if config.ray_resources:
@@ -388,16 +446,13 @@ def _start_ray_head(config: StackConfig, spawned: list[subprocess.Popen]) -> Non
     # Ray 2.60 drains a node for 30 s on SIGTERM so Ray Serve replicas can quiesce; FLAI
     # runs no Serve, and `flai down` should not wait for nothing.
     env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
-    head = RAY_HEAD.spawn(config.stack_dir, argv, env, config.ray_address)
-    spawned.append(head)
-    RAY_HEAD.wait_until(head, config.stack_dir, lambda: accepts(config.ray_address),
-                        RAY_READY_TIMEOUT_S, f"nothing listens on {config.ray_address}")
+    head = _part(config.stack_dir, RAY_HEAD)
+    started = head.start(argv, env=env, address=config.ray_address, cwd=PROJECT_DIR)
+    head.wait_ready(started, lambda: accepts(config.ray_address), RAY_READY_TIMEOUT_S,
+                    f"nothing listens on {config.ray_address}")
 
 
 def _stop(data_dir: Path, name: str) -> bool:
     if name == ANVIL:
-        from contracts import anvil
-
         return anvil.stop(data_dir / "chain")
-    part = {p.name: p for p in (SERVER, WORKER, IPFS, RAY_HEAD)}[name]
-    return part.stop(data_dir / "stack")
+    return _part(data_dir / "stack", name).stop()

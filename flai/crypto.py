@@ -8,14 +8,26 @@ Envelope, version 1 (all lengths in bytes)::
 
     magic  b"FLAI"  4
     version  0x01   1
-    nonce           12   random per envelope (96 bits, as GCM recommends)
+    nonce           12   derived, see below (96 bits, as GCM recommends)
     ciphertext+tag  n+16
 
 The associated data is the 5-byte header followed by the caller's context string (e.g.
 ``"task-7/round-3"``), so an envelope cannot be passed off as another task's or round's
 model, nor downgraded to another version: opening it under any other context, with any
-other key, or after any byte changed, fails with CryptoAuthenticationError. Random nonces
-are safe for up to 2**32 envelopes per key; a key serves one task.
+other key, or after any byte changed, fails with CryptoAuthenticationError.
+
+The nonce is synthetic, as in SIV modes: HMAC-SHA256 under the envelope's key of a label,
+the plaintext's SHA-256 and the associated data, cut to 96 bits. Why: sealing is then a
+function of (key, context, plaintext), so a round's model published again (a retried
+publish step, a resumed job) gets the same envelope, hence the same CID, and the chain's
+record of the round is identical, a no-op instead of a conflict. Why it is safe: GCM fails
+when one nonce serves two *different* messages under one key; here the nonce is a PRF of the
+whole message (associated data and plaintext: one model sealed under two contexts must not
+share a nonce either, or the two tags would give away GCM's authentication key), so two
+different messages share a nonce only by a 96-bit collision, the same bound as random nonces
+(safe for 2**32 envelopes per key; a key serves one task). Equal messages give equal envelopes, which tells an observer only that
+two envelopes hold the same model for the same task and round: the chain publishes the
+plaintext's SHA-256 anyway. The label keeps this use of the key apart from any other.
 
 Keys: one 256-bit key per task, kept by the task owner in ``<data_dir>/keys/<task_id>.key``
 (32 raw bytes, file mode 0600, directory 0700). A key is never logged, never put in an error
@@ -29,6 +41,8 @@ Example:
     >>> envelope = seal(b"weights", key, "task-7/round-3")
     >>> envelope[:5], len(envelope) - len(b"weights")
     (b'FLAI\\x01', 33)
+    >>> envelope == seal(b"weights", key, "task-7/round-3")  # deterministic
+    True
     >>> open_sealed(envelope, key, "task-7/round-3")
     b'weights'
 """
@@ -36,9 +50,9 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
-import secrets
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -55,6 +69,7 @@ HEADER = MAGIC + bytes([VERSION])
 NONCE_SIZE = 12
 TAG_SIZE = 16
 KEY_SIZE = 32
+NONCE_LABEL = b"FLAI envelope nonce v1\x00"
 TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -132,11 +147,25 @@ def _aead(key: bytes) -> AESGCM:
     return AESGCM(key)
 
 
+def _nonce(key: bytes, associated_data: bytes, plaintext: bytes) -> bytes:
+    """The synthetic nonce of one message (see the module's docstring for why it is safe).
+
+    The digest has a fixed length, so label, digest and associated data cannot be re-split
+    into another message's input.
+    """
+    digest = hashlib.sha256(plaintext).digest()
+    return hmac.digest(key, NONCE_LABEL + digest + associated_data, "sha256")[:NONCE_SIZE]
+
+
 def seal(plaintext: bytes, key: bytes, context: str) -> bytes:
-    """Encrypt ``plaintext`` under ``key`` into a version-1 envelope bound to ``context``."""
-    nonce = secrets.token_bytes(NONCE_SIZE)
-    ciphertext = _aead(key).encrypt(nonce, plaintext, HEADER + context.encode())
-    return HEADER + nonce + ciphertext
+    """Encrypt ``plaintext`` under ``key`` into a version-1 envelope bound to ``context``.
+
+    Deterministic: the same plaintext, key and context always give the same envelope.
+    """
+    aead = _aead(key)
+    associated_data = HEADER + context.encode()
+    nonce = _nonce(key, associated_data, plaintext)
+    return HEADER + nonce + aead.encrypt(nonce, plaintext, associated_data)
 
 
 def open_sealed(envelope: bytes, key: bytes, context: str) -> bytes:

@@ -12,6 +12,10 @@ The chain is the record; :class:`LineageMirror` keeps a copy in DuckDB under
 hash, the participants' names), so the task owner can query its history with SQL. A row is
 keyed by chain, registry contract, task and round, so re-writing the same record (a retried
 task) leaves the table as it was.
+
+A mirror row also holds everything needed to record its round again. :func:`reconcile` says
+which mirrored rounds the chain does not confirm (a node restarted from an older state lost
+them, or holds them from another transaction), which ``flai lineage --repair`` acts on.
 """
 
 from __future__ import annotations
@@ -20,16 +24,21 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import astuple, dataclass, fields
+from enum import Enum
 from pathlib import Path
 
 import duckdb
 
 __all__ = [
+    "ChainRound",
+    "Discrepancy",
+    "Finding",
     "LineageEntry",
     "LineageMirror",
     "combined_quality_hash",
     "model_context",
     "participants_commitment",
+    "reconcile",
 ]
 
 MIRROR_FILE = "lineage.duckdb"
@@ -102,6 +111,70 @@ class LineageEntry:
     samples: int
     tx_hash: str  # the transaction that recorded the round (not a later no-op retry)
     block_number: int
+
+
+@dataclass(frozen=True)
+class ChainRound:
+    """A round as the chain holds it, in the mirror's terms (hashes hex without ``0x``)."""
+
+    model_cid: str
+    model_sha256: str
+    participants_commitment: str
+    quality_report_hash: str
+    accuracy_ppm: int
+    loss_micro: int
+    participants: int  # how many: the chain keeps only their commitment
+    samples: int
+    tx_hash: str | None  # the transaction that recorded it; None if none is found
+    block_number: int | None
+
+
+class Discrepancy(Enum):
+    MISSING = "missing on chain"  # the record is gone: it can be recorded again
+    OTHER_TRANSACTION = "recorded by another transaction"  # same content: the mirror is stale
+    OTHER_CONTENT = "other content on chain"  # lineage cannot be rewritten
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A mirrored round the chain does not confirm; ``on_chain`` is what it holds instead."""
+
+    entry: LineageEntry
+    discrepancy: Discrepancy
+    on_chain: ChainRound | None
+
+
+def reconcile(entries: Iterable[LineageEntry], on_chain: Mapping[int, ChainRound]) -> list[Finding]:
+    """The mirrored rounds ``entries`` (of one task, chain and registry) that the chain's
+    rounds ``on_chain`` (by round) do not confirm, in round order.
+
+    >>> entry = LineageEntry(1, "0xabc", "t", 0, "bafy", "aa", ("x", "y"), "cc", "dd",
+    ...                      810000, 450000, 900, "0x01", 7)
+    >>> same = ChainRound("bafy", "aa", "cc", "dd", 810000, 450000, 2, 900, "0x01", 7)
+    >>> reconcile([entry], {0: same}), [f.discrepancy.name for f in reconcile([entry], {})]
+    ([], ['MISSING'])
+    >>> moved = ChainRound("bafy", "aa", "cc", "dd", 810000, 450000, 2, 900, "0x02", 9)
+    >>> [f.discrepancy.value for f in reconcile([entry], {0: moved})]
+    ['recorded by another transaction']
+    """
+    findings = []
+    for entry in sorted(entries, key=lambda e: e.round):
+        chain = on_chain.get(entry.round)
+        if chain is None:
+            findings.append(Finding(entry, Discrepancy.MISSING, None))
+        elif _content(entry) != _content(chain):
+            findings.append(Finding(entry, Discrepancy.OTHER_CONTENT, chain))
+        elif (entry.tx_hash, entry.block_number) != (chain.tx_hash, chain.block_number):
+            findings.append(Finding(entry, Discrepancy.OTHER_TRANSACTION, chain))
+    return findings
+
+
+def _content(round: LineageEntry | ChainRound) -> tuple[object, ...]:
+    """What the chain records of a round; the mirror keeps the participants' names too."""
+    participants = round.participants
+    count = len(participants) if isinstance(participants, tuple) else participants
+    return (round.model_cid, round.model_sha256, round.participants_commitment,
+            round.quality_report_hash, round.accuracy_ppm, round.loss_micro, count, round.samples)
 
 
 _COLUMNS = tuple(f.name for f in fields(LineageEntry))

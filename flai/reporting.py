@@ -1,12 +1,12 @@
 """What an operator sees of a training job in the Prefect UI: artifacts on its flow runs.
 
 Every FL round attaches a table (one row per provider: in the model or not, why it was
-dropped, its quality verdict) whose description carries the round's metrics, model CID and
-transaction. A training job attaches its training curve as a markdown artifact: the PNG is
-embedded as a ``data:image/png`` URI, which both Prefect 3.9 UIs render inline (the v2 UI's
-markdown sanitiser allows ``data:image/`` sources, the v1 renderer passes them through; an
-image artifact would also print the whole URI as text), next to the PNG's file path under the
-data directory and its CID in the content store.
+dropped, its quality verdict) whose description carries the round's metrics, model CID,
+transaction and one line per dropout. A training job attaches its training curve as a
+markdown artifact: the PNG is embedded as a ``data:image/png`` URI, which both Prefect 3.9
+UIs render inline (the v2 UI's markdown sanitiser allows ``data:image/`` sources, the v1
+renderer passes them through; an image artifact would also print the whole URI as text),
+next to the PNG's file path under the data directory and its CID in the content store.
 
 Only what the round revealed anyway is shown: aggregate metrics, names, verdicts, hashes.
 """
@@ -32,8 +32,8 @@ from flai.learning.metrics import Metrics  # noqa: E402
 from flai.quality import QualityReport  # noqa: E402
 from flai.storage import ContentStore  # noqa: E402
 
-__all__ = ["CurvePoint", "PublishedCurve", "artifact_key", "report_round", "report_training",
-           "training_curve_png"]
+__all__ = ["CurvePoint", "PublishedCurve", "artifact_key", "dropout_lines", "report_round",
+           "report_training", "training_curve_png"]
 
 
 def artifact_key(*parts: str) -> str:
@@ -66,8 +66,24 @@ def report_round(task_id: str, round_number: int, participants: Sequence[str],
         f"federated accuracy {metrics.accuracy:.4f}, balanced accuracy "
         f"{metrics.balanced_accuracy:.4f}, AUC {metrics.auc:.4f}, log loss {metrics.loss:.4f}, "
         f"train loss {train_loss:.4f}.\n\nModel CID `{model_cid}`; recorded in tx `{tx_hash}` "
-        f"(block {block_number}).")
+        f"(block {block_number}).{dropout_lines(dropped)}")
     return create_table_artifact(rows, key=artifact_key("fl-round", task_id), description=description)
+
+
+def dropout_lines(dropped: Mapping[str, str]) -> str:
+    """Who left the round and why, one line each, for the round's description.
+
+    >>> print(dropout_lines({"hungary": "died during secure aggregation (session 1 of round 3)"}))
+    <BLANKLINE>
+    <BLANKLINE>
+    Dropped:
+    - hungary: died during secure aggregation (session 1 of round 3)
+    >>> dropout_lines({})
+    ''
+    """
+    if not dropped:
+        return ""
+    return "\n\nDropped:\n" + "\n".join(f"- {name}: {why}" for name, why in sorted(dropped.items()))
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Chain: None runs py-evm in process; otherwise a JSON-RPC URL (anvil, a testnet, an L2).
     chain_url: str | None = None
     chain_private_key: SecretStr | None = None  # signer on a real network; None: node's account
+    # Blocks mined on top of a transaction's block before it is acknowledged, on a node other
+    # than the local anvil (whose state is written to disk after every transaction instead).
+    chain_confirmations: int = Field(0, ge=0)
     anvil_port: int = 8545  # `flai chain up`
     # Storage: None keeps a local content-addressed store under data_dir; otherwise a
     # Kubo-compatible RPC API address such as "http://127.0.0.1:5001".

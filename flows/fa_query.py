@@ -12,9 +12,8 @@ from prefect.runtime import flow_run
 
 from actors import federation as fed
 from analytics import DisclosureReport, disclosure_report, finalise
-from flai.datasets import Dataset, Partitioning, federation_name, write_partitions
+from flai.datasets import Dataset, partitioning_for
 from flai.reporting import artifact_key
-from flai.settings import get_settings
 from tasks.fa import (
     charge_budget,
     check_query,
@@ -73,9 +72,7 @@ def federated_query(sql: str, dataset: Dataset = Dataset.HEART,
 
     The query is planned first, so a refusal costs nothing and starts nothing."""
     check_query(sql, dataset, epsilon)
-    how = Partitioning(None if dataset is Dataset.HEART else 4)
-    files = write_partitions(dataset, get_settings().data_dir, how)
-    federation = fed.Federation(federation_name(dataset, how, len(files)), dataset, tuple(files))
+    federation = fed.federation_for(dataset, partitioning_for(dataset))
     fed.start(federation)
     return fa_query(federation, sql, epsilon)
 

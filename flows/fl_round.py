@@ -27,7 +27,7 @@ from tasks.selection import select_participants
 class RoundResult:
     round_number: int
     participants: tuple[str, ...]  # whose updates are in the aggregate
-    dropped: dict[str, str]  # provider -> why it is not
+    dropped: dict[str, str]  # provider -> why it left the round (in the model or not)
     samples: int
     train_loss: float  # sample-weighted mean of the participants' reported losses
     metrics: Metrics  # federated evaluation of the new global model
@@ -54,12 +54,16 @@ def fl_round(federation: Federation, task_id: str, round_number: int, global_vec
     # Train where the data lives; each provider stages its update.
     training = train_locally(federation, gate.passed, f"{round_id}/update", start, kind,
                              strategy.configure_fit(round_number), seed + round_number)
-    # Aggregate: the aggregator learns sum(n_i * delta_i) and sum(n_i) only.
+    # Aggregate: the aggregator learns sum(n_i * delta_i) and sum(n_i) only. A provider
+    # that drops out of the session is left out of a re-run, and of the rest of the round.
     aggregate = secure_aggregate(federation, training.contributors, f"{round_id}/update",
-                                 len(start) + 1)
+                                 len(start) + 1, round_number, selection.incarnations)
     model = strategy.aggregate_fit(start, aggregate.total[:-1], aggregate.total[-1].item())
     # Evaluate the new model where the data lives; only the summed counts are revealed.
-    evaluation = federated_evaluate(federation, gate.passed, f"{round_id}/eval", model, kind, seed)
+    present = tuple(name for name in gate.passed
+                    if name not in training.lost and name not in aggregate.dropped)
+    evaluation = federated_evaluate(federation, present, f"{round_id}/eval", model, kind, seed,
+                                    round_number, selection.incarnations)
     reports = [training.reports[name] for name in aggregate.parties]
     samples = sum(report.samples for report in reports)
     # Seal the model under the task's key and store it; record the round on chain.
@@ -71,7 +75,9 @@ def fl_round(federation: Federation, task_id: str, round_number: int, global_vec
     result = RoundResult(
         round_number=round_number,
         participants=aggregate.parties,
-        dropped=selection.dropped | gate.dropped | training.dropped | aggregate.dropped,
+        # The first step a provider dropped out of says why.
+        dropped=(evaluation.dropped | aggregate.dropped | training.dropped | gate.dropped
+                 | selection.dropped),
         samples=samples,
         train_loss=sum(r.train_loss * r.samples for r in reports) / samples,
         metrics=evaluation.metrics,

@@ -1,4 +1,10 @@
-"""A training job: rounds of ``fl_round`` until the budget is spent or the target is met."""
+"""A training job: rounds of ``fl_round`` until the budget is spent or the target is met.
+
+A job resumes: it starts after the last round the chain holds for its task id, from that
+round's recorded model, so a retried run (same task id) continues where its previous attempt
+stopped and the rounds already recorded stay as they are. Across processes this needs a
+chain that outlives them (a node URL); the embedded chain starts empty in every process.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,11 @@ from prefect import flow, get_run_logger
 from actors import federation as fed
 from flai.learning.features import feature_count
 from flai.learning.models import ModelKind, to_vector
-from flai.learning.strategy import FitConfig, strategy_for
+from flai.learning.strategy import FitConfig, ServerOptimiser, strategy_for
 from flai.reporting import CurvePoint, PublishedCurve, report_training
 from flai.settings import get_settings
 from flows.fl_round import RoundResult, fl_round
+from tasks.lineage import TaskSpec, resume_point
 from tasks.publish import content_store
 
 
@@ -28,42 +35,64 @@ class TrainingJob:
     mu: float = 0.0  # FedProx proximal weight; 0 is plain FedAvg
     target_accuracy: float | None = None  # stop early once the federated accuracy reaches it
     seed: int = 0
+    server: ServerOptimiser = ServerOptimiser.FEDAVG  # how the server applies the mean update
 
 
 @dataclass(frozen=True)
 class TrainingResult:
     job: TrainingJob
-    rounds: list[RoundResult]
+    rounds: list[RoundResult]  # trained by this run; empty when the chain held the whole job
     global_vector: torch.Tensor = field(repr=False)
-    curve: PublishedCurve  # the training curve: its PNG in data_dir and in the store, its artifact
+    # The curve of this run's rounds: its PNG in data_dir and in the store, its artifact.
+    curve: PublishedCurve | None
+    resumed_after: int = 0  # rounds already on chain when this run started
 
     @property
     def final(self) -> RoundResult:
+        """The last round this run trained (check ``rounds`` first after a resume)."""
         return self.rounds[-1]
+
+
+def _reached(job: TrainingJob, accuracy: float | None) -> bool:
+    return (job.target_accuracy is not None and accuracy is not None
+            and accuracy >= job.target_accuracy)
 
 
 @flow(name="fl-training", flow_run_name="{job.task_id}")
 def fl_training(job: TrainingJob,
                 on_round: Callable[[RoundResult], None] | None = None) -> TrainingResult:
+    strategy = strategy_for(job.mu, job.fit, job.server)
+    features = feature_count(job.federation.dataset.schema)
+    # The spec fl_round registers the task with (the same fields, built the same way).
+    spec = TaskSpec(job.task_id, job.federation.dataset.schema.name, job.kind.value, features,
+                    type(strategy).__name__, strategy.configure_fit(1), job.seed)
+    # Where the chain says this task stands; read before any actor starts.
+    start = resume_point(spec)
+    if start.vector is None:
+        vector = to_vector(job.kind.build(features, job.seed))
+    else:
+        vector = start.vector
+        get_run_logger().info("task %s: %d round(s) already on chain; resuming at round %d",
+                              job.task_id, start.rounds_done, start.rounds_done + 1)
     not_started = fed.start(job.federation)
     if not_started:
         get_run_logger().warning("providers that could not start: %s", not_started)
-    strategy = strategy_for(job.mu, job.fit)
-    features = feature_count(job.federation.dataset.schema)
-    vector = to_vector(job.kind.build(features, job.seed))
     results: list[RoundResult] = []
-    for round_number in range(1, job.rounds + 1):
+    # Recorded rounds that already reached the target leave nothing to train.
+    remaining = () if _reached(job, start.accuracy) else range(start.rounds_done + 1, job.rounds + 1)
+    for round_number in remaining:
         result = fl_round(job.federation, job.task_id, round_number, vector.tolist(), job.kind,
                           strategy, job.seed)
         results.append(result)
         vector = result.global_vector
         if on_round is not None:
             on_round(result)
-        if job.target_accuracy is not None and result.metrics.accuracy >= job.target_accuracy:
+        if _reached(job, result.metrics.accuracy):
             get_run_logger().info("target accuracy %.4f reached in round %d",
                                   job.target_accuracy, round_number)
             break
-    # The training curve, attached to this run.
+    # The training curve of this run's rounds, attached to this run.
     curve = report_training(job.task_id, [CurvePoint(r.round_number, r.train_loss, r.metrics)
-                                          for r in results], get_settings().data_dir, content_store())
-    return TrainingResult(job, results, vector, curve)
+                                          for r in results], get_settings().data_dir,
+                            content_store()) if results else None
+    return TrainingResult(job, results, vector, curve, start.rounds_done)

@@ -3,6 +3,7 @@ metrics come from the secure sum of their counts, so no provider's accuracy is r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -13,7 +14,7 @@ from actors import federation as fed
 from flai.learning.metrics import Metrics, count_layout, summarise
 from flai.learning.models import ModelKind
 from flai.settings import get_settings
-from tasks.secure_aggregation import secure_sum_over
+from tasks.secure_aggregation import Step, secure_sum_over
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,15 @@ class Evaluation:
 @task(cache_policy=NO_CACHE)
 def federated_evaluate(federation: fed.Federation, participants: tuple[str, ...],
                        contribution_id: str, global_vector: torch.Tensor, kind: ModelKind,
-                       seed: int) -> Evaluation:
-    reports, dropped = fed.call_each(
+                       seed: int, round_number: int, incarnations: Mapping[str, str]) -> Evaluation:
+    reports, failed = fed.call_each(
         federation, participants,
         lambda provider: provider.evaluate.remote(contribution_id, global_vector, kind, seed),
         get_settings().provider_call_timeout_s)
-    summed = secure_sum_over(federation, tuple(reports), contribution_id, len(count_layout()))
+    dropped = {name: f"{why} during federated evaluation" for name, why in failed.items()}
+    summed = secure_sum_over(federation, tuple(reports), contribution_id, len(count_layout()),
+                             incarnations=incarnations,
+                             step=Step("federated evaluation", round_number))
     dropped |= summed.dropped
     if dropped:
         get_run_logger().warning("dropped from evaluation: %s", dropped)

@@ -9,6 +9,9 @@ the transaction that first recorded the round (looked up from the chain's ``Roun
 event), so a retried step leaves both as they were. Different content for a recorded round
 raises :class:`LineageConflictError`: lineage is never rewritten.
 
+Resumable: :func:`resume_point` reads how far a task got on chain and fetches, opens and
+checks its last recorded model, so a retried or re-run job continues after that round.
+
 The embedded chain lives in the process (``contracts.connect``), so the Ledger is opened once
 per process and shared by every round and by ``flai lineage`` in the same process.
 """
@@ -16,11 +19,12 @@ per process and shared by every round and by ``flai lineage`` in the same proces
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 
 import duckdb
+import torch
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -36,11 +40,12 @@ from contracts import (
 )
 from flai.crypto import CryptoError, KeyStore, PublishedModel, fetch_model
 from flai.learning.metrics import Metrics
+from flai.learning.models import ModelKind
 from flai.learning.strategy import FitConfig
 from flai.lineage import LineageEntry, LineageMirror, model_context, participants_commitment
 from flai.settings import get_settings
-from flai.storage import StorageDaemonError, StorageError
-from tasks.publish import content_store
+from flai.storage import StorageDaemonError, StorageError, compute_cid
+from tasks.publish import content_store, model_vector
 
 
 class LineageConflictError(RuntimeError):
@@ -52,7 +57,7 @@ class LineageConflictError(RuntimeError):
     def __init__(self, task_id: str, what: str) -> None:
         super().__init__(
             f"{what} of task {task_id!r} is already recorded on chain with other content; "
-            "lineage cannot be rewritten, so a new training run needs a new task id")
+            "lineage cannot be rewritten, so another job needs a new task id")
         self.task_id = task_id
         self.what = what
 
@@ -119,7 +124,11 @@ def _transient(task, task_run, state) -> bool:
                                    duckdb.IOException))
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_transient)
+# A node that is down (restarting anvil, say) gets about a minute to return before the round
+# fails; recording is idempotent, so a retry after a lost receipt records nothing twice, and a
+# retried run resumes after the last round on chain.
+@task(cache_policy=NO_CACHE, retries=5, retry_delay_seconds=[2, 4, 8, 16, 32],
+      retry_condition_fn=_transient)
 def record_lineage(spec: TaskSpec, round_number: int, model: PublishedModel,
                    participants: tuple[str, ...], quality_report_hash: str, metrics: Metrics,
                    samples: int) -> RoundLineage:
@@ -157,6 +166,42 @@ def record_lineage(spec: TaskSpec, round_number: int, model: PublishedModel,
         quality_report_hash, recorded.accuracy_ppm, recorded.loss_micro, samples, first.tx_hash,
         first.block_number))
     return RoundLineage(chain_round, first.tx_hash, first.block_number, result.already_recorded)
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """How far a task's training got on chain when a run of it starts."""
+
+    rounds_done: int  # flow rounds recorded on chain; the run continues with the next one
+    vector: torch.Tensor | None = field(default=None, repr=False)  # the last one's model
+    accuracy: float | None = None  # its federated accuracy, as recorded (to the ppm)
+
+
+# Read afresh on every call, never from a cached or persisted result: a retried run must see
+# the rounds its previous attempt recorded.
+@task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2,
+      retry_condition_fn=_transient)
+def resume_point(spec: TaskSpec) -> ResumePoint:
+    """Where a run of ``spec`` starts: after the last round the chain holds for its task id.
+
+    A task with recorded rounds must have been registered with this very spec (another job
+    under the same id raises :class:`LineageConflictError` before any work); its last model is
+    fetched from the store, opened under the task's key and checked against the SHA-256 on
+    chain, so training continues from exactly the recorded model.
+    """
+    chain = ledger()
+    task_key = keccak_id(spec.task_id)
+    done = chain.round_count(task_key)
+    if not done:
+        return ResumePoint(0)
+    if chain.get_task(task_key).spec_cid != compute_cid(spec.to_json()):
+        raise LineageConflictError(spec.task_id, "the registration")
+    record = chain.get_round(task_key, done - 1)
+    key = KeyStore.for_data_dir(get_settings().data_dir).load(spec.task_id)
+    model = fetch_model(content_store(), record.model_cid, key, model_context(spec.task_id, done),
+                        record.model_sha256)
+    return ResumePoint(done, model_vector(model, ModelKind(spec.model), spec.features),
+                       record.metrics.accuracy)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flai import crypto
 from flai.crypto import KeyStore, PublishedModel
-from flai.learning.models import ModelKind
+from flai.learning.models import ModelKind, to_vector
 from flai.lineage import model_context
 from flai.settings import Settings, get_settings
 from flai.storage import ContentStore, StorageDaemonError, open_store
@@ -49,6 +49,19 @@ def model_bytes(task_id: str, round_number: int, kind: ModelKind, features: int,
     return buffer.getvalue()
 
 
+def model_vector(data: bytes, kind: ModelKind, features: int) -> torch.Tensor:
+    """The float64 parameter vector of a model saved by :func:`model_bytes`: its inverse.
+
+    >>> vector = torch.arange(3, dtype=torch.float64) / 7
+    >>> model_vector(model_bytes("t", 1, ModelKind.LOGREG, 2, vector), ModelKind.LOGREG, 2).equal(vector)
+    True
+    """
+    saved = torch.load(io.BytesIO(data), weights_only=True)
+    model = kind.build(features, 0).to(torch.float64)
+    model.load_state_dict(saved["state_dict"])
+    return to_vector(model)
+
+
 def content_store() -> ContentStore:
     """The configured store (``settings.ipfs_api``), one per process and configuration."""
     settings = get_settings()
@@ -65,8 +78,8 @@ def _store_unavailable(task, task_run, state) -> bool:
     return isinstance(state.data, StorageDaemonError)
 
 
-# A retry after a completed put stores a second envelope (fresh nonce, new CID) and records
-# that one: the first is an unreferenced blob, never a second lineage record.
+# Sealing is deterministic (flai.crypto): a retry after a completed put, or a resumed job
+# publishing a round again, stores the same envelope under the same CID.
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
       retry_condition_fn=_store_unavailable)
 def publish_global_model(task_id: str, round_number: int, kind: ModelKind, features: int,

@@ -1,13 +1,21 @@
 """Secure computations over the providers' staged values; the aggregator alone learns the result.
 
-A session in which a party dies is abandoned whole and re-run with the parties still alive,
-as long as ``min_providers`` remain. A session never resumes mid-collective.
+A provider that dies, is restarted or stalls inside a session is a dropout of that session:
+the session is abandoned whole and re-run once more without it, as long as ``min_providers``
+remain. A session never resumes mid-collective. Whether a session succeeded is the
+aggregator's answer alone: once it holds the result, the result stands, whoever fails
+afterwards, since a re-run over fewer parties would let it difference two sums.
+
+A secure sum's contributions are spent only when its result is accepted: providers keep
+their staged values through failed sessions, and the round tells the parties of the session
+it accepts to spend theirs (``Provider.accept``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +27,35 @@ from prefect.cache_policies import NO_CACHE
 
 from actors import federation as fed
 from flai.mpc.session import Triples
-from flai.settings import get_settings
-from tasks.selection import reachable
+from flai.settings import Settings, get_settings
+from tasks.selection import departed, reachable
+
+log = logging.getLogger(__name__)
 
 
 class RoundFailed(RuntimeError):
-    """Too few providers remain for a private aggregate."""
+    """A private aggregate could not be computed: too few providers remain, or a session
+    failed with no provider to blame (re-running it would not help)."""
+
+    def __init__(self, contribution_id: str, problem: str, dropped: Mapping[str, str]) -> None:
+        listed = "; ".join(f"{name}: {reason}" for name, reason in dropped.items())
+        super().__init__(f"{contribution_id}: {problem}" + (f"; dropped: {listed}" if listed else ""))
+        self.contribution_id = contribution_id
+        self.problem = problem
+        self.dropped = dict(dropped)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a session computes, to say where a dropout happened."""
+
+    name: str = "a secure computation"
+    round_number: int | None = None
+
+    def during(self, session: int) -> str:
+        """E.g. ``during secure aggregation (session 2 of round 3)``."""
+        of_round = "" if self.round_number is None else f" of round {self.round_number}"
+        return f"during {self.name} (session {session}{of_round})"
 
 
 @dataclass(frozen=True)
@@ -42,7 +73,19 @@ class SecureSession:
     received: Any
     parties: tuple[str, ...]
     seconds: float
+    session_id: str
     dropped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One session's outcome: what the aggregator received, or why the session failed."""
+
+    received: Any
+    session_id: str | None  # None: the aggregator got no result
+    seconds: float
+    problem: str = ""
+    failures: dict[str, fed.CallFailure] = field(default_factory=dict)  # providers' calls
 
 
 def run_secure_session(federation: fed.Federation, providers: tuple[str, ...],
@@ -50,69 +93,144 @@ def run_secure_session(federation: fed.Federation, providers: tuple[str, ...],
                        ready: Callable[[ActorHandle], ray.ObjectRef],
                        join: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
                        receive: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
-                       triples: Triples = Triples.TFP, rerun: bool = True) -> SecureSession:
-    """Run one secure computation over ``providers``, re-run whole without any that die
+                       triples: Triples = Triples.TFP, rerun: bool = True,
+                       incarnations: Mapping[str, str] | None = None,
+                       step: Step = Step()) -> SecureSession:
+    """Run one secure computation over ``providers``, re-run whole without any that drop out
     (unless ``rerun`` is False: then a failed session fails the computation).
 
     ``ready`` asks a provider whether it holds an unspent ``contribution_id`` (asked before a
     session opens, so a refusal costs nothing); ``join`` makes it take part in the session;
     ``receive`` makes the aggregator take part and return what it learns. With
-    ``Triples.TTP`` the federation's dealer joins too.
+    ``Triples.TTP`` the federation's dealer joins too. ``incarnations`` (provider -> boot id,
+    as selected for the round; default: as answering now) tell a restarted provider, which
+    has lost what it staged, from one that refuses.
     """
     settings = get_settings()
-    remaining, dropped = tuple(providers), {}
+    if incarnations is None:
+        incarnations = reachable(federation, providers, settings.ping_timeout_s).incarnations
+    remaining, dropped, number = tuple(providers), {}, 0
     while True:
+        number += 1
+        during = step.during(number)
+        gone, refusing = _not_ready(federation, remaining, ready, incarnations, settings)
+        dropped |= {name: f"{why} {during}" for name, why in gone.items()}
+        if gone and not rerun:  # all or nothing: never answered by the rest
+            raise RoundFailed(contribution_id, f"{sorted(gone)} dropped out before the session",
+                              dropped)
+        if refusing:
+            raise RoundFailed(contribution_id, f"{list(refusing)} hold no unspent contribution",
+                              dropped)
+        remaining = tuple(name for name in remaining if name not in gone)
         if len(remaining) < settings.min_providers:
-            raise RoundFailed(
-                f"{len(remaining)} provider(s) left for {contribution_id}, need "
-                f"{settings.min_providers}; dropped: {dropped}")
-        answers, lost = fed.call_each(federation, remaining, ready, settings.ping_timeout_s)
-        if not all(answers.values()):
-            refusing = sorted(name for name, ok in answers.items() if not ok)
-            raise RoundFailed(f"{refusing} hold no unspent contribution {contribution_id}")
-        if lost:
-            dropped |= lost
-            remaining = tuple(name for name in remaining if name in answers)
-            continue
-        aggregator = fed.aggregator(federation)
-        session = aggregator.open_session.remote(remaining, triples)
-        started = time.perf_counter()
-        refs = fed.start_calls(federation, remaining, lambda p: join(p, session))
-        refs[fed.AGGREGATOR] = receive(aggregator, session)
-        if triples is Triples.TTP:
-            refs[fed.DEALER] = fed.dealer(federation).deal.remote(session)
-        results, failed = fed.gather(refs, timeout_s=2 * settings.mpc_timeout_s + 10)
-        if not failed:
-            return SecureSession(results[fed.AGGREGATOR], remaining,
-                                 time.perf_counter() - started, dropped)
+            raise RoundFailed(contribution_id, f"{len(remaining)} provider(s) left, need "
+                              f"{settings.min_providers}", dropped)
+        attempt = _attempt(federation, remaining, join, receive, triples, settings)
+        if attempt.session_id is not None:
+            return SecureSession(attempt.received, remaining, attempt.seconds, attempt.session_id,
+                                 dropped)
         if not rerun:
-            raise RoundFailed(f"secure session {contribution_id} failed: {sorted(failed)}")
-        # Which providers are gone? Those still alive rejoin a fresh session.
-        alive = reachable(federation, remaining, settings.ping_timeout_s)
-        if not alive.dropped:
-            # Everyone is alive, so the failure is not a dropout: re-running could reveal a
-            # second result over the same values. Stop instead.
-            raise RoundFailed(f"secure session {contribution_id} failed with every provider "
-                              f"alive: {failed}")
-        dropped |= alive.dropped
-        remaining = alive.participants
+            raise RoundFailed(contribution_id, f"secure session {number} failed: {attempt.problem}",
+                              dropped)
+        lost = _dropouts(federation, remaining, attempt.failures, incarnations, settings)
+        if not lost:
+            # Nobody dropped out, so a re-run would fail alike (or reveal the same values again).
+            raise RoundFailed(contribution_id, f"secure session {number} failed with every "
+                              f"provider present: {attempt.problem}", dropped)
+        dropped |= {name: f"{why} {during}" for name, why in lost.items()}
+        remaining = tuple(name for name in remaining if name not in lost)
+
+
+def _not_ready(federation: fed.Federation, names: tuple[str, ...],
+               ready: Callable[[ActorHandle], ray.ObjectRef], incarnations: Mapping[str, str],
+               settings: Settings) -> tuple[dict[str, str], tuple[str, ...]]:
+    """(providers that are gone or were restarted since selection, with why; providers that
+    are the incarnation selected and still refuse: nothing to contribute, or spent)."""
+    answers, gone = fed.call_each(federation, names, ready, settings.ping_timeout_s)
+    refusing = tuple(name for name, ok in answers.items() if not ok)
+    if refusing:
+        gone |= departed(federation, incarnations, refusing, settings.ping_timeout_s)
+    return gone, tuple(name for name in refusing if name not in gone)
+
+
+def _attempt(federation: fed.Federation, parties: tuple[str, ...],
+             join: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
+             receive: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
+             triples: Triples, settings: Settings) -> _Attempt:
+    aggregator = fed.aggregator(federation)
+    session = aggregator.open_session.remote(parties, triples)
+    started = time.perf_counter()
+    joins = fed.start_calls(federation, parties, lambda p: join(p, session))
+    helpers = {fed.AGGREGATOR: receive(aggregator, session)}
+    if triples is Triples.TTP:
+        helpers[fed.DEALER] = fed.dealer(federation).deal.remote(session)
+    # Every party must be free again before a re-run (it would queue behind a party still in
+    # this session, and the re-run's rendezvous time out), so wait for all of them. A party
+    # that dies mid-rendezvous holds the others in gloo's connection retries for several
+    # MPC timeouts (measured: 100 s at a 20 s timeout, five processes), hence the bound.
+    bound = (len(parties) + 3) * settings.mpc_timeout_s
+    received, failed = fed.collect(helpers, timeout_s=bound)
+    _, failures = fed.collect(joins, timeout_s=max(bound - (time.perf_counter() - started), 0.0))
+    if fed.AGGREGATOR in received:
+        return _Attempt(received[fed.AGGREGATOR], ray.get(session).session_id,
+                        time.perf_counter() - started)
+    problem = "; ".join(f"{name} {failure}" for name, failure in (failed | failures).items())
+    return _Attempt(None, None, time.perf_counter() - started, problem, failures)
+
+
+def _dropouts(federation: fed.Federation, parties: tuple[str, ...],
+              failures: Mapping[str, fed.CallFailure], incarnations: Mapping[str, str],
+              settings: Settings) -> dict[str, str]:
+    """Who dropped out of a failed session, with why: died, restarted, gone, or stuck (still
+    in the session when every other party had given up on it)."""
+    lost = {name: "stalled" if failure.kind is fed.FailureKind.TIMED_OUT else str(failure)
+            for name, failure in failures.items() if failure.party_lost}
+    # A restart need not fail the call in flight (the value may have left before it), so
+    # the others' incarnations are checked too.
+    others = tuple(name for name in parties if name not in lost)
+    return lost | departed(federation, incarnations, others, settings.ping_timeout_s)
 
 
 def secure_sum_over(federation: fed.Federation, providers: tuple[str, ...], contribution_id: str,
-                    size: int) -> SecureSum:
-    """The sum of ``contribution_id`` over ``providers``, re-run without any that die."""
+                    size: int, *, incarnations: Mapping[str, str] | None = None,
+                    step: Step = Step("a secure sum")) -> SecureSum:
+    """The sum of ``contribution_id`` over ``providers``, re-run without any that drop out;
+    the contribution is spent at every party of the session whose sum is returned."""
     summed = run_secure_session(
         federation, providers, contribution_id,
         ready=lambda p: p.can_contribute.remote(contribution_id),
         join=lambda p, session: p.join_secure_sum.remote(session, contribution_id),
-        receive=lambda aggregator, session: aggregator.secure_sum.remote(session, size))
+        receive=lambda aggregator, session: aggregator.secure_sum.remote(session, size),
+        incarnations=incarnations, step=step)
+    _settle(federation, providers, contribution_id, summed)
     return SecureSum(summed.received, summed.parties, summed.seconds, summed.dropped)
+
+
+def _settle(federation: fed.Federation, providers: tuple[str, ...], contribution_id: str,
+            accepted: SecureSession) -> None:
+    """Spend the contribution at the accepted session's parties; the others drop theirs."""
+    _, unconfirmed = fed.call_each(
+        federation, accepted.parties,
+        lambda p: p.accept.remote(contribution_id, accepted.session_id),
+        get_settings().ping_timeout_s)
+    if unconfirmed:
+        # Their values are in the sum all the same; a provider that lost its staged value
+        # (restarted) or that is gone has nothing left to spend.
+        log.warning("%s: accepting session %s was not confirmed by %s", contribution_id,
+                    accepted.session_id, unconfirmed)
+    # A provider that was only slow or stalled still holds its value; it drops it once free
+    # (the call waits in its queue), whether or not it answers in time here.
+    fed.call_each(federation, tuple(name for name in providers if name not in accepted.parties),
+                  lambda p: p.withdraw.remote(contribution_id), get_settings().ping_timeout_s)
 
 
 @task(cache_policy=NO_CACHE)
 def secure_aggregate(federation: fed.Federation, contributors: tuple[str, ...],
-                     contribution_id: str, size: int) -> SecureSum:
-    summed = secure_sum_over(federation, contributors, contribution_id, size)
+                     contribution_id: str, size: int, round_number: int,
+                     incarnations: Mapping[str, str]) -> SecureSum:
+    summed = secure_sum_over(federation, contributors, contribution_id, size,
+                             incarnations=incarnations,
+                             step=Step("secure aggregation", round_number))
     if summed.dropped:
         get_run_logger().warning("dropped during secure aggregation: %s", summed.dropped)
     return summed

@@ -14,7 +14,8 @@ import pytest
 
 from flai.net import free_port
 
-from contracts import Ledger, anvil
+from contracts import Ledger
+from deployments import anvil
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from tests.fl.conftest import heart_files  # noqa: F401  (pytest fixture)
 
 @pytest.fixture(scope="module")
 def heart_federation(ray_cluster, heart_files) -> Iterator[fed.Federation]:  # noqa: F811
-    federation = fed.Federation("test-fa-heart", Dataset.HEART, tuple(heart_files))
+    federation = fed.Federation("test-fa-heart", Dataset.HEART, tuple(heart_files), "heart-4")
     fed.start(federation)
     yield federation
     fed.stop(federation)

@@ -15,7 +15,7 @@ from actors import federation as fed
 from actors.query_party import LEDGER_FILE, ProviderRefusal
 from analytics import QueryRefused
 from contracts import keccak_id
-from flai.cli import app
+from cli import app
 from flai.datasets.heart import POLICY
 from flai.privacy_ledger import PrivacyBudgetExceeded, PrivacyLedger, chain_budget
 from flows.fa_query import fa_query

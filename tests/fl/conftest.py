@@ -22,7 +22,8 @@ def heart_files(data_dir: Path) -> dict[str, Path]:
 @pytest.fixture
 def heart_federation(ray_cluster, heart_files) -> Iterator[fed.Federation]:
     """The four hospitals as a fresh federation of live actors, stopped after the test."""
-    federation = fed.Federation(f"test-heart-{next(_serial)}", Dataset.HEART, tuple(heart_files))
+    federation = fed.Federation(f"test-heart-{next(_serial)}", Dataset.HEART, tuple(heart_files),
+                                "heart-4")
     fed.start(federation)
     yield federation
     fed.stop(federation)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def test_federated_accuracy_is_within_two_points_of_central(prefect_server, ray_cluster, data_dir):
     files = write_partitions(Dataset.CENSUS, data_dir, Partitioning(providers=4, alpha=0.5, seed=0))
-    federation = fed.Federation("test-census", Dataset.CENSUS, tuple(files))
+    federation = fed.Federation("test-census", Dataset.CENSUS, tuple(files), "census-4-a0.5-s0")
     fit = FitConfig(learning_rate=0.005)
     fed.start(federation)
     try:

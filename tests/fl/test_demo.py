@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from flai.cli import app
+from cli import app
 
 pytestmark = pytest.mark.slow
 

@@ -69,7 +69,7 @@ def test_nan_update_is_refused_by_its_provider_and_the_aggregate_is_unaffected(
     # The same provider, same file and seed, but diverging: swap it in under its name.
     info = ray.get(fed.provider(heart_federation, faulty).describe.remote())
     ray.kill(fed.provider(heart_federation, faulty), no_restart=True)
-    data_file = partition_path(get_settings().data_dir, faulty, "heart")
+    data_file = partition_path(get_settings().data_dir, heart_federation.split, faulty, "heart")
     ray.remote(num_cpus=0)(NaNProvider).options(
         name=heart_federation.actor_name(faulty), lifetime="detached").remote(
         faulty, heart_federation.dataset, data_file, 100.0)
@@ -81,7 +81,8 @@ def test_nan_update_is_refused_by_its_provider_and_the_aggregate_is_unaffected(
     assert "non-finite update" in with_faulty.dropped[faulty]
     # The aggregate equals the one computed by the three healthy providers alone.
     healthy = fed.Federation(heart_federation.name + "-healthy", heart_federation.dataset,
-                             tuple(p for p in heart_federation.providers if p != faulty))
+                             tuple(p for p in heart_federation.providers if p != faulty),
+                             heart_federation.split)
     fed.start(healthy)
     try:
         without = fl_training(TrainingJob("nan-healthy", healthy, rounds=1)).final
@@ -94,7 +95,7 @@ def test_nan_update_is_refused_by_its_provider_and_the_aggregate_is_unaffected(
 def test_updates_over_the_norm_bound_are_refused_and_the_round_fails_clearly(
         prefect_server, heart_federation):
     strict = fed.Federation(heart_federation.name + "-strict", heart_federation.dataset,
-                            heart_federation.providers)
+                            heart_federation.providers, heart_federation.split)
     fed.start(strict, get_settings().model_copy(update={"max_update_norm": 1e-9}))
     try:
         with pytest.raises(RoundFailed, match="need 2"):

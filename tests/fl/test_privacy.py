@@ -34,6 +34,7 @@ def test_provider_returns_metadata_and_aggregator_alone_learns_the_sum(heart_fed
     start = to_vector(ModelKind.LOGREG.build(feature_count(heart_federation.dataset.schema), 0))
 
     crossed = []  # everything a provider actor returned to the orchestrator
+    crossed += ray.get([h.ping.remote() for h in handles.values()])
     crossed += ray.get([h.describe.remote() for h in handles.values()])
     crossed += ray.get([h.fit.remote("p/update", start, ModelKind.LOGREG, FitConfig(), 0)
                         for h in handles.values()])
@@ -43,9 +44,10 @@ def test_provider_returns_metadata_and_aggregator_alone_learns_the_sum(heart_fed
     for value in crossed:
         assert _only_scalars(value), f"a provider returned more than metadata: {value!r}"
         assert len(pickle.dumps(value)) < 1024
-    # Only these metadata fields ever cross: names, counts, a loss, a verdict.
+    # Only these metadata fields ever cross: names, a boot id, counts, a loss, a verdict.
     fields = {(type(v).__name__, f.name) for v in crossed for f in dataclasses.fields(v)}
     assert fields == {
+        ("Incarnation", "provider"), ("Incarnation", "boot_id"),
         ("ProviderInfo", "provider"), ("ProviderInfo", "dataset"),
         ("ProviderInfo", "train_rows"), ("ProviderInfo", "holdout_rows"),
         ("FitReport", "provider"), ("FitReport", "samples"), ("FitReport", "train_loss"),

@@ -17,10 +17,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from typer.testing import CliRunner
 
-import flai.cli.lineage  # noqa: F401  (registers `flai lineage` on the app)
+import cli.lineage  # noqa: F401  (registers `flai lineage` on the app)
 from actors import federation as fed
 from contracts import keccak_id
-from flai.cli import app
+from cli import app
 from flai.crypto import PublishedModel
 from flai.datasets import Dataset
 from flai.learning.features import feature_count
@@ -40,7 +40,8 @@ FEATURES = feature_count(Dataset.HEART.schema)
 
 @pytest.fixture(scope="module")
 def trained(prefect_server, ray_cluster, heart_files) -> Iterator[TrainingResult]:
-    federation = fed.Federation(f"lineage-{uuid.uuid4().hex[:8]}", Dataset.HEART, tuple(heart_files))
+    federation = fed.Federation(f"lineage-{uuid.uuid4().hex[:8]}", Dataset.HEART, tuple(heart_files),
+                                "heart-4")
     fed.start(federation)
     try:
         result = fl_training(TrainingJob(f"lineage-{uuid.uuid4().hex[:8]}", federation, rounds=2))

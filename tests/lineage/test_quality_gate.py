@@ -25,10 +25,11 @@ def test_a_drifted_provider_is_excluded_with_the_reason_and_the_round_completes(
     frame = pd.read_parquet(heart_files[source]).drop(columns=["chol"])  # a column went missing,
     frame.loc[:20, "age"] = float("nan")  # a feed broke,
     frame.loc[:5, "disease"] = 2  # and a new label crept in
-    path = partition_path(data_dir, drifted, Dataset.HEART.schema.name)
+    path = partition_path(data_dir, "heart-4", drifted, Dataset.HEART.schema.name)
     path.parent.mkdir(parents=True)
     frame.to_parquet(path, index=False)
-    federation = fed.Federation(f"drift-{uuid.uuid4().hex[:8]}", Dataset.HEART, (*healthy, drifted))
+    federation = fed.Federation(f"drift-{uuid.uuid4().hex[:8]}", Dataset.HEART, (*healthy, drifted),
+                                "heart-4")
     assert fed.start(federation) == {}
     try:
         job = TrainingJob(f"drift-{uuid.uuid4().hex[:8]}", federation, rounds=1)
@@ -50,3 +51,28 @@ def test_a_drifted_provider_is_excluded_with_the_reason_and_the_round_completes(
     assert record.quality_report_hash.hex() == combined_quality_hash(verdicts)
     assert record.participants_commitment.hex() == participants_commitment(healthy)
     assert record.metrics.participants == 3
+
+
+def test_a_provider_whose_file_is_corrupt_or_missing_sits_out_and_the_job_goes_on(
+        prefect_server, ray_cluster, heart_files, data_dir: Path):
+    """Providers load their own files; the orchestrator never reads or rewrites them."""
+    split = f"owned-{uuid.uuid4().hex[:8]}"
+    healthy = list(heart_files)[:2]
+    for name in healthy:
+        path = partition_path(data_dir, split, name, "heart")
+        path.parent.mkdir(parents=True)
+        path.write_bytes(heart_files[name].read_bytes())
+    corrupt = partition_path(data_dir, split, "corrupt", "heart")
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_bytes(b"PAR1 this is no parquet")
+    federation = fed.Federation(split, Dataset.HEART, (*healthy, "corrupt", "missing"))
+    assert fed.start(federation) == {}  # every actor starts; the two sit out at the gate
+    try:
+        result = fl_training(TrainingJob(split, federation, rounds=1)).final
+    finally:
+        fed.stop(federation)
+
+    assert set(result.participants) == set(healthy)
+    assert result.dropped["corrupt"] == "failed the quality gate: partition file unreadable"
+    assert result.dropped["missing"] == "failed the quality gate: partition file missing"
+    assert corrupt.read_bytes() == b"PAR1 this is no parquet"

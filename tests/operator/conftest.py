@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from flai.settings import get_settings
 from flai.stack import StackConfig
 from tests.operator.support import free_ports
 
@@ -26,4 +27,13 @@ def stack_config(tmp_path: Path) -> Iterator[StackConfig]:
     config = StackConfig(tmp_path / "data", prefect_port=prefect_port, anvil_port=anvil_port,
                          ipfs_api=f"http://127.0.0.1:{ipfs_port}")
     yield config
-    stack.down(config.data_dir)
+    stack.down(config.data_dir, force=True)
+
+
+@pytest.fixture
+def cli_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The CLI reads settings once per process: point them at ``tmp_path`` for one test."""
+    monkeypatch.setenv("FLAI_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()

@@ -16,7 +16,8 @@ import pytest
 from contracts.ledger import Ledger
 from contracts.records import keccak_id
 from deployments import stack
-from flai.stack import PROJECT_DIR, Action, StackConfig, tool
+from deployments.processes import tool
+from flai.stack import PROJECT_DIR, Action, StackConfig
 from flai.storage import KuboStore
 from tests.operator.browser import shows
 from tests.operator.support import cli_env, prefect_api
@@ -92,7 +93,7 @@ def test_operator_day(stack_config: StackConfig, tmp_path: Path) -> None:
         assert abs(answer["female"] - 194) <= 40 and abs(answer["male"] - 726) <= 40
         artifacts = list(by_key)
     task_id = job.name
-    assert task_id == f"heart-4-logreg-s0-{str(run.id)[:8]}"
+    assert task_id == f"heart-4-logreg-s0-{run.id}"
 
     # The real UI shows the run (name, state, deployment, pool) and the job's artifacts.
     screenshot = tmp_path / "ui-flow-run.png"

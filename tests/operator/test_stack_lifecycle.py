@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import flai.cli.stack  # noqa: F401  (registers up/down/status on the app)
+import cli.stack  # noqa: F401  (registers up/down/status on the app)
 from deployments import stack
-from flai.cli import app
-from flai.settings import get_settings
+from cli import app
 from flai.stack import Action, StackConfig, StackConfigError, StackPortInUseError, StackStartError
 
 
@@ -25,15 +24,6 @@ def held_port() -> Iterator[int]:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         yield holder.getsockname()[1]
-
-
-@pytest.fixture
-def cli_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The CLI reads settings once per process: point them at ``tmp_path`` for one test."""
-    monkeypatch.setenv("FLAI_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield tmp_path / "data"
-    get_settings.cache_clear()
 
 
 def nothing_runs(data_dir: Path) -> bool:
@@ -74,10 +64,11 @@ def test_down_and_status_with_nothing_running(cli_data_dir: Path) -> None:
 
 def test_a_stale_pid_file_never_names_an_unrelated_process(tmp_path: Path) -> None:
     """A pid file left by a crash may hold a pid the system gave to something else since:
-    here, this test's own process. Neither status nor down may take it for the server."""
+    here, this test's own process, which started after the time the file records. Neither
+    status nor down may take it for the server."""
     pid_file = tmp_path / "stack" / "prefect-server.pid"
     pid_file.parent.mkdir(parents=True)
-    pid_file.write_text(f"{os.getpid()}\n")
+    pid_file.write_text(f"{os.getpid()} 1.0\n")
     server = stack.status(StackConfig(tmp_path))[0]
     assert (server.name, server.action, server.pid) == ("prefect-server", Action.STOPPED, None)
     assert stack.down(tmp_path)[0].action is Action.NOT_RUNNING  # and this process lives on

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from deployments import stack
-from flai.stack import Action, StackConfig, port_free
+from deployments.processes import port_free
+from flai.stack import Action, StackConfig
 from tests.operator.support import free_ports
 
 # Runs in a process of its own: this session's Ray (the ray_cluster fixture) must not be it.

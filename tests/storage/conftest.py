@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from deployments.ipfs import RunningDaemon, start, stop
 from flai.storage import KuboStore, LocalStore, StorageToolsMissingError
-from flai.storage.daemon import RunningDaemon, start, stop
 
 MiB = 1024 * 1024
 # 0 B, 1 KB, exactly one chunk, 3 MB (12 chunks, one level), 50 MB (200 chunks, two levels).

@@ -33,12 +33,20 @@ CONTEXT = "task-7/round-3"
 MODEL = os.urandom(3_000_000)
 
 
-def test_seal_round_trip_and_fresh_nonce() -> None:
+def nonce(envelope: bytes) -> bytes:
+    return envelope[5:17]
+
+
+def test_seal_round_trip_and_deterministic_nonce() -> None:
     first, second = seal(MODEL, KEY, CONTEXT), seal(MODEL, KEY, CONTEXT)
-    assert first != second  # a new random nonce each time
-    assert open_sealed(first, KEY, CONTEXT) == open_sealed(second, KEY, CONTEXT) == MODEL
+    assert first == second  # same key, context and plaintext: the same envelope, the same CID
+    assert open_sealed(first, KEY, CONTEXT) == MODEL
     assert MODEL[:64] not in first
     assert open_sealed(seal(b"", KEY, ""), KEY, "") == b""
+    # Any other message, or another key, gets another nonce: no nonce serves two messages.
+    others = [seal(MODEL, OTHER_KEY, CONTEXT), seal(MODEL, KEY, "task-7/round-4"),
+              seal(MODEL[:-1] + bytes([MODEL[-1] ^ 1]), KEY, CONTEXT)]
+    assert len({nonce(e) for e in [first, *others]}) == 4
 
 
 @pytest.mark.parametrize(
@@ -104,6 +112,7 @@ def test_key_store_refusals(tmp_path: Path) -> None:
 def test_publish_and_fetch(store: ContentStore) -> None:
     published = publish_model(store, MODEL, KEY, CONTEXT)
     assert published == PublishedModel(published.cid, hashlib.sha256(MODEL).hexdigest(), len(MODEL))
+    assert publish_model(store, MODEL, KEY, CONTEXT) == published  # published again: same CID
     assert store.pinned(published.cid)
     assert MODEL[:64] not in store.get(published.cid)  # only ciphertext is stored
     assert fetch_model(store, published.cid, KEY, CONTEXT, published.sha256) == MODEL

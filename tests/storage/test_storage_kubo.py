@@ -9,6 +9,7 @@ import pytest
 from multiformats import CID
 from multiformats.multibase import get as multibase
 
+from deployments.ipfs import RunningDaemon, start
 from flai.storage import (
     KuboStore,
     StorageDaemonError,
@@ -16,7 +17,6 @@ from flai.storage import (
     StorageToolsMissingError,
     compute_cid,
 )
-from flai.storage.daemon import RunningDaemon, start
 
 
 def test_pin(kubo_store: KuboStore) -> None:

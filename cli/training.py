@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -10,10 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flai.cli import app
-from flai.datasets import Dataset, Partitioning
+from cli import app
+from flai.datasets import Dataset, Partitioning, partition_path, partitioning_for
 from flai.learning.models import ModelKind
+from flai.learning.strategy import ServerOptimiser
 from flai.settings import get_settings
+from flai.validation import PreflightError, check_training
 
 console = Console()
 
@@ -25,8 +28,8 @@ def demo(
     rounds: Annotated[int, typer.Option(min=1)] = 5,
 ) -> None:
     """A complete training job on the embedded defaults, then the centrally trained baseline."""
-    _run_training(dataset, Partitioning(providers if dataset is Dataset.CENSUS else None),
-                  rounds, ModelKind.LOGREG, mu=0.0, epochs=1, learning_rate=0.05, seed=0)
+    _run_training(dataset, partitioning_for(dataset, providers), rounds, ModelKind.LOGREG,
+                  ServerOptimiser.FEDAVG, mu=0.0, epochs=1, learning_rate=0.05, seed=0)
 
 
 @app.command()
@@ -37,36 +40,58 @@ def train(
     model: Annotated[ModelKind, typer.Option()] = ModelKind.LOGREG,
     alpha: Annotated[float, typer.Option(help="Dirichlet label skew (smaller: more skewed)")] = 0.5,
     mu: Annotated[float, typer.Option(help="FedProx proximal weight; 0 is FedAvg")] = 0.0,
+    server: Annotated[ServerOptimiser, typer.Option(help="server-side optimiser")] = ServerOptimiser.FEDAVG,
     epochs: Annotated[int, typer.Option(min=1)] = 1,
     learning_rate: Annotated[float, typer.Option()] = 0.05,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Train a model across providers with secure aggregation."""
-    how = Partitioning(None if dataset is Dataset.HEART else providers, alpha, seed)
-    _run_training(dataset, how, rounds, model, mu, epochs, learning_rate, seed)
+    _run_training(dataset, partitioning_for(dataset, providers, alpha, seed), rounds, model, server,
+                  mu, epochs, learning_rate, seed)
 
 
-def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelKind, mu: float,
-                  epochs: int, learning_rate: float, seed: int) -> None:
-    from actors.federation import Federation
+def new_task_id(federation: str, kind: ModelKind, seed: int, now: datetime | None = None) -> str:
+    """A task id no other run gets: what it trains, when, and 32 random bits, so runs started
+    in the same second differ (lineage is append-only: a reused id would resume that task).
+
+    >>> new_task_id("heart-4", ModelKind.LOGREG, 0, datetime(2026, 1, 2, 3, 4, 5))[:-8]
+    'heart-4-logreg-s0-20260102T030405-'
+    """
+    started = now or datetime.now(UTC)
+    return f"{federation}-{kind.value}-s{seed}-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+
+
+def _preflight(dataset: Dataset, how: Partitioning, mu: float, learning_rate: float,
+               seed: int) -> None:
+    """Every check before any work (flai.validation); a failure is one line and exit code 2."""
+    try:
+        check_training(dataset, how, mu, learning_rate, seed, get_settings())
+    except PreflightError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelKind,
+                  server: ServerOptimiser, mu: float, epochs: int, learning_rate: float,
+                  seed: int) -> None:
+    _preflight(dataset, how, mu, learning_rate, seed)
+    from actors.federation import federation_for
     from actors.provider import HOLDOUT_FRACTION
-    from flai.cli.lineage import print_history
-    from flai.datasets import federation_name, write_partitions
+    from cli.lineage import print_history
     from flai.learning.central import train_central
     from flai.learning.strategy import FitConfig
     from flows.fl_training import TrainingJob, fl_training
     from tasks.lineage import verify_history
 
     settings = get_settings()
-    with console.status(f"Writing {dataset.value} partitions under {settings.data_dir}"):
-        files = write_partitions(dataset, settings.data_dir, how)
-    federation = Federation(federation_name(dataset, how, len(files)), dataset, tuple(files))
+    with console.status(f"Writing missing {dataset.value} partitions under {settings.data_dir}"):
+        federation = federation_for(dataset, how, settings)
     fit = FitConfig(epochs=epochs, learning_rate=learning_rate)
     # Every run is a new task on chain: lineage is append-only, never rewritten.
-    task_id = f"{federation.name}-{kind.value}-s{seed}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    job = TrainingJob(task_id, federation, kind, rounds, fit, mu,
-                      seed=seed)
-    table = Table(title=f"Federated training: {dataset.value}, {len(files)} providers, {kind.value}")
+    job = TrainingJob(new_task_id(federation.name, kind, seed), federation, kind, rounds, fit, mu,
+                      seed=seed, server=server)
+    table = Table(title=f"Federated training: {dataset.value}, {len(federation.providers)} "
+                        f"providers, {kind.value}")
     for column in ("round", "participants", "dropped", "train loss", "fed. accuracy",
                    "bal. accuracy", "AUC", "secure agg. s"):
         table.add_column(column, justify="right" if column != "dropped" else "left")
@@ -90,8 +115,9 @@ def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelK
     print_history(job.task_id, history)
     console.print(f"training curve: {result.curve.path} (CID {result.curve.cid})", soft_wrap=True)
     with console.status("Training the same model centrally on the pooled data"):
-        central = train_central(dataset, list(files.values()), kind, fit, rounds,
-                                HOLDOUT_FRACTION, seed)
+        files = [partition_path(settings.data_dir, federation.name, provider, dataset.schema.name)
+                 for provider in federation.providers]
+        central = train_central(dataset, files, kind, fit, rounds, HOLDOUT_FRACTION, seed)
     federated = result.final.metrics
     comparison = Table(title="Federated vs central (same model, same epochs)")
     for column in ("", "accuracy", "balanced accuracy", "AUC", "log loss"):

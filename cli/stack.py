@@ -14,9 +14,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flai.cli import app
+from cli import app
 from flai.settings import get_settings
-from flai.stack import DEFAULT_PREFECT_PORT, DEFAULT_RAY_PORT, Action, ComponentReport, StackConfig, StackError
+from flai.stack import (
+    DEFAULT_PREFECT_PORT,
+    DEFAULT_RAY_PORT,
+    Action,
+    ComponentReport,
+    StackBusyError,
+    StackConfig,
+    StackError,
+)
 
 console = Console()
 _STYLES = {Action.STARTED: "green", Action.ALREADY_RUNNING: "cyan", Action.RUNNING: "green",
@@ -55,11 +63,29 @@ def up(
 
 
 @app.command("down")
-def down() -> None:
-    """Stop the local stack; the Prefect database, the chain and IPFS stay on disk."""
+def down(
+    force: Annotated[bool, typer.Option(
+        help="cancel the flow runs that are active (running, pending, late) instead of refusing")] = False,
+) -> None:
+    """Stop the local stack; the Prefect database, the chain and IPFS stay on disk.
+
+    Refuses while flow runs are active on the stack's server, as they would otherwise stay
+    Running and hold their deployment's concurrency slot: wait for them, or --force.
+    """
     from deployments import stack
 
-    console.print(_table("FLAI stack stopped", stack.down(get_settings().data_dir), brief=True))
+    try:
+        reports = stack.down(get_settings().data_dir, force=force)
+    except StackBusyError as error:
+        console.print(f"[red]{len(error.runs)} flow run(s) active; nothing was stopped:[/]")
+        for run in error.runs:
+            console.print(f"  {run.name}  {run.state}  {run.id}", soft_wrap=True, markup=False)
+        console.print("Wait for them to finish, or `flai down --force` to cancel them.")
+        raise typer.Exit(1) from None
+    except StackError as error:
+        console.print(f"[red]{error}[/]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    console.print(_table("FLAI stack stopped", reports, brief=True, detail=True))
 
 
 @app.command("status")
@@ -85,14 +111,19 @@ def _resources(text: str | None) -> dict[str, float]:
     return {str(k): float(v) for k, v in resources.items()}
 
 
-def _table(title: str, reports: Sequence[ComponentReport], brief: bool = False) -> Table:
-    """One row a part: its state, and unless ``brief`` its pid, address, detail and log."""
-    table = Table(title=title)
+def _table(title: str, reports: Sequence[ComponentReport], brief: bool = False,
+           detail: bool = False) -> Table:
+    """One row a part: its state, and unless ``brief`` its pid, address, detail and log (the
+    detail alone with ``detail``)."""
     columns = ("part", "state") if brief else ("part", "state", "pid", "address", "detail", "log")
+    if brief and detail:
+        columns += ("detail",)
+    table = Table(title=title)
     for column in columns:
         table.add_column(column, overflow="fold")
     for r in reports:
-        row = (r.name, f"[{_STYLES[r.action]}]{r.action.value}[/]", str(r.pid or ""),
-               r.address or "", r.detail, str(r.log_file or ""))
-        table.add_row(*row[:len(columns)])
+        cells = {"part": r.name, "state": f"[{_STYLES[r.action]}]{r.action.value}[/]",
+                 "pid": str(r.pid or ""), "address": r.address or "", "detail": r.detail,
+                 "log": str(r.log_file or "")}
+        table.add_row(*(cells[column] for column in columns))
     return table

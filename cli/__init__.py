@@ -1,4 +1,5 @@
-"""The ``flai`` command: the entry point that drives flows (each module imports them lazily).
+"""The ``flai`` command, on top of every layer: it may import anything, and nothing imports it
+(the core package ``flai`` imports nothing above itself). Each module imports flows lazily.
 
 Each command group lives in its own module and registers itself on ``app``.
 """
@@ -16,6 +17,6 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 app = typer.Typer(help="FLAI: federated learning and analytics on data that stays home.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 
-from flai.cli import chain, lineage, query, stack, training  # noqa: E402  (register commands)
+from cli import chain, data, lineage, query, stack, training  # noqa: E402  (register commands)
 
-__all__ = ["app", "chain", "lineage", "query", "stack", "training"]
+__all__ = ["app", "chain", "data", "lineage", "query", "stack", "training"]

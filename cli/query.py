@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flai.cli import app
+from cli import app
 from flai.datasets import Dataset
 
 console = Console()
