@@ -43,9 +43,7 @@ def test_partitions_are_written_once_and_an_existing_file_is_never_rewritten(tmp
     assert pd.read_parquet(files["hungary"]).equals(edited)
 
 
-def test_two_splits_never_share_a_file(tmp_path: Path, monkeypatch) -> None:
-    frame = Dataset.HEART.load()
-    monkeypatch.setattr(Dataset, "load", lambda self: frame)
+def test_two_splits_never_share_a_file(tmp_path: Path) -> None:
     one = write_partitions(Dataset.HEART, tmp_path, Partitioning(2, 0.5, 0))
     other = write_partitions(Dataset.HEART, tmp_path, Partitioning(2, 0.5, 1))
     assert sorted(one) == sorted(other) and not set(one.values()) & set(other.values())
