@@ -25,7 +25,6 @@ from contracts import LedgerBudgetExceededError, LedgerConflictError, keccak_id
 from flai.datasets import Dataset
 from flai.lineage import participants_commitment
 from flai.query_types import CombinedVectors
-from flai.mpc.session import Triples
 from flai.privacy_ledger import (
     BudgetCharge,
     PrivacyBudgetExceeded,
@@ -135,7 +134,7 @@ def combine_securely(federation: fed.Federation, providers: tuple[str, ...], que
             ready=lambda p: p.can_combine.remote(query_id),
             join=lambda p, session: p.join_secure_combine.remote(session, query_id, plan.digest),
             receive=lambda aggregator, session: aggregator.secure_combine.remote(session, plan.combine),
-            triples=Triples.TTP, rerun=False)
+            rerun=False)
     except RoundFailed:
         raise QueryFailed(("a party dropped out of the secure combination",)) from None
 

@@ -9,6 +9,10 @@ afterwards, since a re-run over fewer parties would let it difference two sums.
 A secure sum's contributions are spent only when its result is accepted: providers keep
 their staged values through failed sessions, and the round tells the parties of the session
 it accepts to spend theirs (``Provider.accept``).
+
+Sessions outlive computations: the aggregator keeps one open per membership, and every
+computation over the same parties runs in it while the last one ended cleanly at every party
+(``actors.aggregator``). A computation holds the session alone; another waits for it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from actors import federation as fed
-from flai.mpc.session import Triples
+from actors.aggregator import OpenedSession, SessionBusy
+from flai.mpc.session import MpcSession, wait_listening
 from flai.settings import Settings, get_settings
 from tasks.selection import departed, reachable
 
@@ -86,14 +91,15 @@ class _Attempt:
     seconds: float
     problem: str = ""
     failures: dict[str, fed.CallFailure] = field(default_factory=dict)  # providers' calls
+    reused: bool = False  # ran in a session kept from an earlier computation
 
 
 def run_secure_session(federation: fed.Federation, providers: tuple[str, ...],
                        contribution_id: str, *,
                        ready: Callable[[ActorHandle], ray.ObjectRef],
-                       join: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
-                       receive: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
-                       triples: Triples = Triples.TFP, rerun: bool = True,
+                       join: Callable[[ActorHandle, MpcSession], ray.ObjectRef],
+                       receive: Callable[[ActorHandle, MpcSession], ray.ObjectRef],
+                       rerun: bool = True,
                        incarnations: Mapping[str, str] | None = None,
                        step: Step = Step()) -> SecureSession:
     """Run one secure computation over ``providers``, re-run whole without any that drop out
@@ -101,15 +107,15 @@ def run_secure_session(federation: fed.Federation, providers: tuple[str, ...],
 
     ``ready`` asks a provider whether it holds an unspent ``contribution_id`` (asked before a
     session opens, so a refusal costs nothing); ``join`` makes it take part in the session;
-    ``receive`` makes the aggregator take part and return what it learns. With
-    ``Triples.TTP`` the federation's dealer joins too. ``incarnations`` (provider -> boot id,
+    ``receive`` makes the aggregator take part and return what it learns; the federation's
+    dealer serves the session's Beaver triples. ``incarnations`` (provider -> boot id,
     as selected for the round; default: as answering now) tell a restarted provider, which
     has lost what it staged, from one that refuses.
     """
     settings = get_settings()
     if incarnations is None:
         incarnations = reachable(federation, providers, settings.ping_timeout_s).incarnations
-    remaining, dropped, number = tuple(providers), {}, 0
+    remaining, dropped, number, stale_retried = tuple(providers), {}, 0, False
     while True:
         number += 1
         during = step.during(number)
@@ -125,7 +131,7 @@ def run_secure_session(federation: fed.Federation, providers: tuple[str, ...],
         if len(remaining) < settings.min_providers:
             raise RoundFailed(contribution_id, f"{len(remaining)} provider(s) left, need "
                               f"{settings.min_providers}", dropped)
-        attempt = _attempt(federation, remaining, join, receive, triples, settings)
+        attempt = _attempt(federation, remaining, join, receive, settings)
         if attempt.session_id is not None:
             return SecureSession(attempt.received, remaining, attempt.seconds, attempt.session_id,
                                  dropped)
@@ -133,6 +139,11 @@ def run_secure_session(federation: fed.Federation, providers: tuple[str, ...],
             raise RoundFailed(contribution_id, f"secure session {number} failed: {attempt.problem}",
                               dropped)
         lost = _dropouts(federation, remaining, attempt.failures, incarnations, settings)
+        if not lost and attempt.reused and not stale_retried:
+            # A kept session can have gone stale between computations (its dealer restarted,
+            # say); the same parties' values in a fresh one reveal nothing new.
+            stale_retried = True
+            continue
         if not lost:
             # Nobody dropped out, so a re-run would fail alike (or reveal the same values again).
             raise RoundFailed(contribution_id, f"secure session {number} failed with every "
@@ -154,16 +165,22 @@ def _not_ready(federation: fed.Federation, names: tuple[str, ...],
 
 
 def _attempt(federation: fed.Federation, parties: tuple[str, ...],
-             join: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
-             receive: Callable[[ActorHandle, ray.ObjectRef], ray.ObjectRef],
-             triples: Triples, settings: Settings) -> _Attempt:
+             join: Callable[[ActorHandle, MpcSession], ray.ObjectRef],
+             receive: Callable[[ActorHandle, MpcSession], ray.ObjectRef],
+             settings: Settings) -> _Attempt:
     aggregator = fed.aggregator(federation)
-    session = aggregator.open_session.remote(parties, triples)
+    try:
+        opened = _open_session(aggregator, parties, settings)
+    except ray.exceptions.RayError as error:
+        return _Attempt(None, None, 0.0, f"{fed.AGGREGATOR} {fed.failure_of(error)}")
+    session = opened.session
     started = time.perf_counter()
-    joins = fed.start_calls(federation, parties, lambda p: join(p, session))
     helpers = {fed.AGGREGATOR: receive(aggregator, session)}
-    if triples is Triples.TTP:
-        helpers[fed.DEALER] = fed.dealer(federation).deal.remote(session)
+    if opened.formed:
+        # The dealer serves the session for as long as rank 0 keeps it.
+        fed.dealer(federation).deal.remote(session)
+        wait_listening(session)  # rank 0 listens before the other parties dial in
+    joins = fed.start_calls(federation, parties, lambda p: join(p, session))
     # Every party must be free again before a re-run (it would queue behind a party still in
     # this session, and the re-run's rendezvous time out), so wait for all of them. A party
     # that dies mid-rendezvous holds the others in gloo's connection retries for several
@@ -171,11 +188,28 @@ def _attempt(federation: fed.Federation, parties: tuple[str, ...],
     bound = (len(parties) + 3) * settings.mpc_timeout_s
     received, failed = fed.collect(helpers, timeout_s=bound)
     _, failures = fed.collect(joins, timeout_s=max(bound - (time.perf_counter() - started), 0.0))
+    aggregator.computation_ended.remote(session.session_id, clean=not (failed or failures))
+    seconds = time.perf_counter() - started
     if fed.AGGREGATOR in received:
-        return _Attempt(received[fed.AGGREGATOR], ray.get(session).session_id,
-                        time.perf_counter() - started)
+        return _Attempt(received[fed.AGGREGATOR], session.session_id, seconds)
     problem = "; ".join(f"{name} {failure}" for name, failure in (failed | failures).items())
-    return _Attempt(None, None, time.perf_counter() - started, problem, failures)
+    return _Attempt(None, None, seconds, problem, failures, reused=not opened.formed)
+
+
+def _open_session(aggregator: ActorHandle, parties: tuple[str, ...],
+                  settings: Settings) -> OpenedSession:
+    """The aggregator's session over ``parties``, once no other computation holds it."""
+    deadline = time.monotonic() + settings.provider_call_timeout_s
+    pause = 0.01
+    while True:
+        try:
+            return ray.get(aggregator.open_session.remote(parties),
+                           timeout=settings.ping_timeout_s)
+        except ray.exceptions.RayTaskError as error:
+            if not isinstance(error.cause, SessionBusy) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.5)
 
 
 def _dropouts(federation: fed.Federation, parties: tuple[str, ...],

@@ -82,7 +82,9 @@ class MeshCommunicator(DistributedCommunicator):
     def recv_obj(self, src, group=None):
         if not (self.ttp_initialized and group is self.ttp_group):
             return DistributedCommunicator.recv_obj.__wrapped__(self, src, group)
-        return serial.restricted_loads(self.mesh.exchange({}, [src])[src])
+        # The dealer waits for rank 0's next request for as long as rank 0 keeps the session.
+        serving = self.get_rank() == self.get_ttp_rank()
+        return serial.restricted_loads(self.mesh.exchange({}, [src], patient=serving)[src])
 
     @_logging
     def broadcast(self, input, src, group=None, batched=False):

@@ -13,6 +13,7 @@ instead of hanging.
 
 from __future__ import annotations
 
+import math
 import selectors
 import socket
 import struct
@@ -73,8 +74,12 @@ class Mesh:
                 raise MeshError(f"party {rank} could not reach every peer: {error}") from error
         return cls(rank, world, peers, timeout_s)
 
-    def exchange(self, outgoing: Mapping[int, bytes], sources: Iterable[int]) -> dict[int, bytes]:
-        """Send ``outgoing[peer]`` to each peer and receive one message from each source."""
+    def exchange(self, outgoing: Mapping[int, bytes], sources: Iterable[int], *,
+                 patient: bool = False) -> dict[int, bytes]:
+        """Send ``outgoing[peer]`` to each peer and receive one message from each source.
+
+        ``patient`` waits as long as the sources stay connected (a server between requests)
+        instead of the session's timeout."""
         unsent = {}
         for peer, data in outgoing.items():  # a small message almost always leaves at once
             message = memoryview(_LENGTH.pack(len(data)) + data)
@@ -83,7 +88,7 @@ class Mesh:
                 self._selector.modify(self._peers[peer], _READ_WRITE, peer)
         waiting = set(sources)
         received = {}
-        deadline = time.monotonic() + self.timeout_s
+        deadline = math.inf if patient else time.monotonic() + self.timeout_s
         while True:
             for peer in list(waiting):
                 if (message := self._take(peer)) is not None:
@@ -91,7 +96,8 @@ class Mesh:
                     waiting.discard(peer)
             if not waiting and not unsent:
                 return received
-            events = self._selector.select(timeout=deadline - time.monotonic())
+            events = self._selector.select(
+                timeout=None if patient else deadline - time.monotonic())
             if not events:
                 raise MeshError(f"party {self.rank}: no message from {sorted(waiting)} "
                                 f"within {self.timeout_s:g} s")
