@@ -1,12 +1,14 @@
-"""What an operator sees of a training job in the Prefect UI: artifacts on its flow runs.
+"""What an operator sees of a training job in the Prefect UI: artifacts on its flow run.
 
 Every FL round attaches a table (one row per provider: in the model or not, why it was
 dropped, its quality verdict) whose description carries the round's metrics, model CID,
-transaction and one line per dropout. A training job attaches its training curve as a
-markdown artifact: the PNG is embedded as a ``data:image/png`` URI, which both Prefect 3.9
-UIs render inline (the v2 UI's markdown sanitiser allows ``data:image/`` sources, the v1
-renderer passes them through; an image artifact would also print the whole URI as text),
-next to the PNG's file path under the data directory and its CID in the content store.
+transaction and one line per dropout. The rounds' tables share one key, so the artifacts page
+lists a job once with its rounds as versions, and the training run's page shows every round
+(Prefect keeps each version on the run it was created in). A training job attaches its
+training curve as a markdown artifact: the PNG is embedded as a ``data:image/png`` URI, which
+both Prefect 3.9 UIs render inline (the v2 UI's markdown sanitiser allows ``data:image/``
+sources, the v1 renderer passes them through; an image artifact would also print the whole URI
+as text), next to the PNG's file path under the data directory and its CID in the content store.
 
 Only what the round revealed anyway is shown: aggregate metrics, names, verdicts, hashes.
 """
@@ -49,7 +51,8 @@ def report_round(task_id: str, round_number: int, participants: Sequence[str],
                  dropped: Mapping[str, str], quality: Mapping[str, QualityReport],
                  train_loss: float, metrics: Metrics, model_cid: str, tx_hash: str,
                  block_number: int) -> UUID:
-    """Attach the round's table artifact to the current run (key ``fl-round-<task>``)."""
+    """Attach the round's table artifact to the current run (key ``fl-round-<task>``, a new
+    version of it each round)."""
     rows = []
     for name in sorted({*participants, *dropped, *quality}):
         report = quality.get(name)

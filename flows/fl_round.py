@@ -1,11 +1,17 @@
-"""One federated learning round as a DAG of tasks."""
+"""One federated learning round: its steps, each a task of the calling flow run.
+
+A round is not a flow of its own: every subflow run ends by waiting out the engine's 1-second
+heartbeat sleep (0.9 s a round, measured), and its artifacts would sit on the subflow's page
+instead of the training run the operator opens. Each step's task run is named after its round
+(``round-3/train-locally``), so the training run's task list reads round by round.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
-from prefect import flow
+from prefect import Task
 
 from actors.federation import Federation
 from flai.learning.features import feature_count
@@ -41,37 +47,47 @@ class RoundResult:
     global_vector: torch.Tensor = field(repr=False)
 
 
-@flow(name="fl-round", flow_run_name="round-{round_number}")
-def fl_round(federation: Federation, task_id: str, round_number: int, global_vector: list[float],
+def in_round(step: Task, round_number: int) -> Task:
+    """The step with its task run named after the round: ``round-3/train-locally``."""
+    return step.with_options(task_run_name=f"round-{round_number}/{step.name.replace('_', '-')}")
+
+
+def fl_round(federation: Federation, task_id: str, round_number: int, start: torch.Tensor,
              kind: ModelKind, strategy: FedAvg, seed: int = 0) -> RoundResult:
-    start = torch.tensor(global_vector, dtype=torch.float64)
+    """Train the global model ``start`` for one round, as tasks of the current flow run, and
+    attach the round's table to that run."""
     round_id = f"{task_id}/round-{round_number}"
     features = feature_count(federation.dataset.schema)
     # Who is here.
-    selection = select_participants(federation)
+    selection = in_round(select_participants, round_number)(federation)
     # Each provider checks its own data; those that fail sit the round out.
-    gate = check_quality(federation, selection.participants)
+    gate = in_round(check_quality, round_number)(federation, selection.participants)
     # Train where the data lives; each provider stages its update.
-    training = train_locally(federation, gate.passed, f"{round_id}/update", start, kind,
-                             strategy.configure_fit(round_number), seed + round_number)
+    training = in_round(train_locally, round_number)(
+        federation, gate.passed, f"{round_id}/update", start, kind,
+        strategy.configure_fit(round_number), seed + round_number)
     # Aggregate: the aggregator learns sum(n_i * delta_i) and sum(n_i) only. A provider
     # that drops out of the session is left out of a re-run, and of the rest of the round.
-    aggregate = secure_aggregate(federation, training.contributors, f"{round_id}/update",
-                                 len(start) + 1, round_number, selection.incarnations)
+    aggregate = in_round(secure_aggregate, round_number)(
+        federation, training.contributors, f"{round_id}/update", len(start) + 1, round_number,
+        selection.incarnations)
     model = strategy.aggregate_fit(start, aggregate.total[:-1], aggregate.total[-1].item())
     # Evaluate the new model where the data lives; only the summed counts are revealed.
     present = tuple(name for name in gate.passed
                     if name not in training.lost and name not in aggregate.dropped)
-    evaluation = federated_evaluate(federation, present, f"{round_id}/eval", model, kind, seed,
-                                    round_number, selection.incarnations)
+    evaluation = in_round(federated_evaluate, round_number)(
+        federation, present, f"{round_id}/eval", model, kind, seed, round_number,
+        selection.incarnations)
     reports = [training.reports[name] for name in aggregate.parties]
     samples = sum(report.samples for report in reports)
     # Seal the model under the task's key and store it; record the round on chain.
-    published = publish_global_model(task_id, round_number, kind, features, model)
+    published = in_round(publish_global_model, round_number)(task_id, round_number, kind, features,
+                                                             model)
     spec = TaskSpec(task_id, federation.dataset.schema.name, kind.value, features,
                     type(strategy).__name__, strategy.configure_fit(1), seed)
-    lineage = record_lineage(spec, round_number, published, aggregate.parties, gate.report_hash,
-                             evaluation.metrics, samples)
+    lineage = in_round(record_lineage, round_number)(
+        spec, round_number, published, aggregate.parties, gate.report_hash, evaluation.metrics,
+        samples)
     result = RoundResult(
         round_number=round_number,
         participants=aggregate.parties,

@@ -1,5 +1,8 @@
 """A training job: rounds of ``fl_round`` until the budget is spent or the target is met.
 
+The rounds' steps are task runs of this flow run (``round-3/train-locally``, ...), and each
+round's table and the training curve are its artifacts: the run whose page an operator opens.
+
 A job resumes: it starts after the last round the chain holds for its task id, from that
 round's recorded model, so a retried run (same task id) continues where its previous attempt
 stopped and the rounds already recorded stay as they are. Across processes this needs a
@@ -63,7 +66,7 @@ def fl_training(job: TrainingJob,
                 on_round: Callable[[RoundResult], None] | None = None) -> TrainingResult:
     strategy = strategy_for(job.mu, job.fit, job.server)
     features = feature_count(job.federation.dataset.schema)
-    # The spec fl_round registers the task with (the same fields, built the same way).
+    # The spec each round registers the task with (the same fields, built the same way).
     spec = TaskSpec(job.task_id, job.federation.dataset.schema.name, job.kind.value, features,
                     type(strategy).__name__, strategy.configure_fit(1), job.seed)
     # Where the chain says this task stands; read before any actor starts.
@@ -81,8 +84,8 @@ def fl_training(job: TrainingJob,
     # Recorded rounds that already reached the target leave nothing to train.
     remaining = () if _reached(job, start.accuracy) else range(start.rounds_done + 1, job.rounds + 1)
     for round_number in remaining:
-        result = fl_round(job.federation, job.task_id, round_number, vector.tolist(), job.kind,
-                          strategy, job.seed)
+        result = fl_round(job.federation, job.task_id, round_number, vector, job.kind, strategy,
+                          job.seed)
         results.append(result)
         vector = result.global_vector
         if on_round is not None:

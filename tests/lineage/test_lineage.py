@@ -88,7 +88,7 @@ def test_rounds_and_training_curve_are_attached_as_prefect_artifacts(trained):
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
 
     tables = [a for a in artifacts if a.type == "table"]
-    assert len(tables) == 2 and all(a.flow_run_id for a in tables)  # one per round's flow run
+    assert len(tables) == 2 and all(a.flow_run_id for a in tables)  # one per round, both on the training run
     for r in trained.rounds:
         (table,) = [a for a in tables if f"**Round {r.round_number}**" in a.description]
         assert r.model_cid in table.description and r.tx_hash in table.description
