@@ -8,18 +8,22 @@ needed only to recompile (``node contracts/compile.mjs``) and to run anvil.
 
 from contracts.compiled import ChainContract
 from contracts.errors import (
+    LedgerAlreadyClaimedError,
     LedgerBudgetExceededError,
     LedgerConflictError,
     LedgerConnectionError,
     LedgerError,
+    LedgerInsufficientFundsError,
+    LedgerInvalidProofError,
     LedgerManifestError,
     LedgerNotFoundError,
     LedgerRevertError,
+    LedgerTooEarlyError,
     LedgerTransactionFailedError,
     LedgerUnauthorizedError,
     LedgerValueError,
 )
-from contracts.ledger import Chain, Ledger, Role, connect
+from contracts.ledger import STAKING_TERMS, Chain, Ledger, Role, StakingTerms, connect
 from contracts.manifest import DeploymentManifest
 from contracts.records import (
     BadgeMinted,
@@ -41,13 +45,17 @@ __all__ = [
     "DatasetRecord",
     "DeploymentManifest",
     "Ledger",
+    "LedgerAlreadyClaimedError",
     "LedgerBudgetExceededError",
     "LedgerConflictError",
     "LedgerConnectionError",
     "LedgerError",
+    "LedgerInsufficientFundsError",
+    "LedgerInvalidProofError",
     "LedgerManifestError",
     "LedgerNotFoundError",
     "LedgerRevertError",
+    "LedgerTooEarlyError",
     "LedgerTransactionFailedError",
     "LedgerUnauthorizedError",
     "LedgerValueError",
@@ -56,6 +64,8 @@ __all__ = [
     "Role",
     "RoundMetrics",
     "RoundRecord",
+    "STAKING_TERMS",
+    "StakingTerms",
     "TaskInfo",
     "TxResult",
     "connect",

@@ -23,6 +23,8 @@ class ChainContract(Enum):
     BADGE = "ContributionBadge"
     REGISTRY = "LineageRegistry"
     DISCLOSURE = "DisclosureRegistry"
+    DISTRIBUTOR = "RewardDistributor"
+    STAKING = "ProviderStaking"
 
 
 @dataclass(frozen=True)

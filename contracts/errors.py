@@ -88,6 +88,26 @@ class LedgerBudgetExceededError(LedgerRevertError):
     """
 
 
+class LedgerInsufficientFundsError(LedgerRevertError):
+    """What is asked for exceeds what there is: a reward pool short of an epoch's total
+    (``arguments``: ``total``, ``available``), a stake short of the amount to unbond or slash
+    (``requested``, ``available``)."""
+
+
+class LedgerAlreadyClaimedError(LedgerRevertError):
+    """The reward leaf (``arguments``: ``epoch``, ``index``) has already been paid."""
+
+
+class LedgerInvalidProofError(LedgerRevertError):
+    """The Merkle proof does not place the claimed leaf under its epoch's root: a wrong
+    account or amount, or a proof of another epoch."""
+
+
+class LedgerTooEarlyError(LedgerRevertError):
+    """The action is allowed only from a later time (``arguments["withdrawableAt"]``, a
+    block timestamp): unbonding stake before its delay has passed."""
+
+
 class LedgerTransactionFailedError(LedgerError):
     """A transaction was mined but failed, or no receipt came in time, for a reason the chain did not give."""
 
@@ -113,13 +133,21 @@ REVERT_KINDS: Mapping[str, type[LedgerRevertError]] = {
     "ContributionBadgeAlreadyHeld": LedgerConflictError,
     "DisclosureRegistryPolicyConflict": LedgerConflictError,
     "DisclosureRegistryChargeConflict": LedgerConflictError,
+    "RewardDistributorEpochAlreadyPosted": LedgerConflictError,
     "LineageRegistryUnknownTask": LedgerNotFoundError,
     "LineageRegistryUnknownRound": LedgerNotFoundError,
     "LineageRegistryUnknownQuery": LedgerNotFoundError,
     "ContributionBadgeNotHeld": LedgerNotFoundError,
     "ERC721NonexistentToken": LedgerNotFoundError,
     "DisclosureRegistryUnknownDataset": LedgerNotFoundError,
+    "RewardDistributorUnknownEpoch": LedgerNotFoundError,
+    "ProviderStakingNothingUnbonding": LedgerNotFoundError,
     "DisclosureRegistryBudgetExceeded": LedgerBudgetExceededError,
+    "RewardDistributorInsufficientPool": LedgerInsufficientFundsError,
+    "ProviderStakingInsufficientStake": LedgerInsufficientFundsError,
+    "RewardDistributorAlreadyClaimed": LedgerAlreadyClaimedError,
+    "RewardDistributorInvalidProof": LedgerInvalidProofError,
+    "ProviderStakingStillUnbonding": LedgerTooEarlyError,
 }
 """Solidity error name -> the Python class raised; any other error raises :class:`LedgerRevertError`."""
 

@@ -1,11 +1,12 @@
 """The chain client of FLAI: deploy or attach to the contracts, record lineage, charge privacy
-budgets, mint rewards.
+budgets, mint and settle rewards, stake and slash.
 
 A :class:`Ledger` is one deployment of FLAI's contracts (``FLAIToken``,
-``ContributionBadge``, ``LineageRegistry``, ``DisclosureRegistry``) seen through one sending
-account. It runs against the embedded py-evm chain (no URL: the default, in process) or any
-JSON-RPC node (anvil, a testnet, an L2), waits for every receipt, and turns reverts into typed
-errors that name the Solidity error (:mod:`contracts.errors`).
+``ContributionBadge``, ``LineageRegistry``, ``DisclosureRegistry``, ``RewardDistributor``,
+``ProviderStaking``) seen through one sending account. It runs against the embedded py-evm
+chain (no URL: the default, in process) or any JSON-RPC node (anvil, a testnet, an L2), waits
+for every receipt, and turns reverts into typed errors that name the Solidity error
+(:mod:`contracts.errors`).
 
 Every record is idempotent on chain: recording identical content again is a transaction
 that changes nothing and emits no event, reported as ``already_recorded=True``, so a retried
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cache
@@ -38,6 +39,7 @@ from web3.contract.contract import ContractConstructor, ContractEvent, ContractF
 from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound
 from web3.logs import DISCARD
 from web3.middleware import SignAndSendRawMiddlewareBuilder
+from web3.providers.eth_tester.defaults import API_ENDPOINTS as TESTER_API_ENDPOINTS
 from web3.types import RPCEndpoint, RPCResponse, TxReceipt
 
 from contracts.anvil import LocalNode
@@ -81,6 +83,26 @@ class Role(Enum):
     REGISTRAR = keccak(text="REGISTRAR_ROLE")
     # LineageRegistry: recordRound, recordQuery; DisclosureRegistry: charge
     RECORDER = keccak(text="RECORDER_ROLE")
+    SETTLER = keccak(text="SETTLER_ROLE")  # RewardDistributor: postEpochRoot
+    SLASHER = keccak(text="SLASHER_ROLE")  # ProviderStaking: slash
+
+
+@dataclass(frozen=True)
+class StakingTerms:
+    """The time constants ``ProviderStaking`` is deployed with, in seconds.
+
+    Stake leaves ``unbonding_delay_s`` after its unbonding request, which the contract
+    requires to exceed an epoch plus the dispute window: misbehaviour in the last epoch a
+    provider served in can still be slashed. Epochs are weekly (the settlement schedule).
+    """
+
+    epoch_length_s: int = 7 * 24 * 3600
+    dispute_window_s: int = 2 * 24 * 3600
+    unbonding_delay_s: int = 10 * 24 * 3600
+
+
+STAKING_TERMS = StakingTerms()
+"""The terms every deployment made by :class:`Ledger` uses; the treasury is the deployer."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +180,7 @@ def connect(url: str | None = None) -> Chain:
 @cache
 def _connect(url: str | None) -> Chain:
     if url is None:
-        web3 = Web3(EthereumTesterProvider())
+        web3 = Web3(_tester_provider())
         return Chain(web3, None, web3.eth.chain_id)
     if not url.startswith(("http://", "https://")):
         raise LedgerValueError("url", url, "an http(s):// JSON-RPC URL, or None for the embedded chain")
@@ -174,6 +196,39 @@ def _durability(url: str) -> Durability:
     settings = get_settings()
     node = LocalNode.serving(settings.data_dir / "chain", url)
     return Durability(local_node=node) if node else Durability(settings.chain_confirmations)
+
+
+def _tester_provider() -> EthereumTesterProvider:
+    """The embedded chain, with revert data handed over whole.
+
+    web3 8.0's provider reads the data of every revert of the embedded chain as
+    ``Error(string)`` and keeps the raw bytes only when that fails. A custom error's arguments
+    can read as a string, though: ``RewardDistributorAlreadyClaimed(32, 0)`` reads as the
+    empty string (the data is lost, the error looks like ``require``'s), and
+    ``RewardDistributorInvalidProof`` of epoch 64 as a string as long as an address (eth-abi
+    raises OverflowError). Every endpoint here hands web3 the data's ``repr`` as text, which
+    it passes on unread and :mod:`contracts.revert` decodes."""
+    return EthereumTesterProvider(
+        api_endpoints={
+            namespace: {name: _raw_revert_data(delegator) for name, delegator in endpoints.items()}
+            for namespace, endpoints in TESTER_API_ENDPOINTS.items()
+        }
+    )
+
+
+def _raw_revert_data(delegator: Callable[..., Any]) -> Callable[..., Any]:
+    def delegate(tester: Any, params: Any) -> Any:
+        try:
+            return delegator(tester, params)
+        except TransactionFailed as exc:
+            data = exc.args[0] if exc.args else None
+            if isinstance(data, Exception) and data.args:  # eth-tester may wrap py-evm's Revert
+                data = data.args[0]
+            if isinstance(data, bytes):
+                raise TransactionFailed(repr(data)) from exc
+            raise
+
+    return delegate
 
 
 class _Provider(HTTPProvider):
@@ -252,11 +307,12 @@ class Ledger:
 
     @classmethod
     def deploy(cls, chain: Chain, sender: str) -> Ledger:
-        """Deploys every :class:`ChainContract`; ``sender`` becomes admin and holds every role."""
+        """Deploys every :class:`ChainContract`; ``sender`` becomes admin, holds every role and
+        receives slashed stake (the treasury)."""
         addresses: dict[ChainContract, str] = {}
         first_block = None
         for contract in ChainContract:
-            receipt = _deploy_contract(chain, sender, contract)
+            receipt = _deploy_contract(chain, sender, contract, addresses)
             addresses[contract] = receipt["contractAddress"]
             first_block = first_block if first_block is not None else receipt["blockNumber"]
         manifest = DeploymentManifest(
@@ -482,6 +538,119 @@ class Ledger:
         badge = self._contracts[ChainContract.BADGE]
         return self._read(ChainContract.BADGE, badge.functions.reputationOf(_address(holder, "holder")))
 
+    # -- reward settlement ------------------------------------------------------------------
+
+    def fund_rewards(self, amount: int) -> TxResult:
+        """Pays ``amount`` of the sender's FLAI into the reward pool (approves, then funds)."""
+        distributor = self._contracts[ChainContract.DISTRIBUTOR]
+        self._approve(distributor.address, amount)
+        return _tx_result(self._send(ChainContract.DISTRIBUTOR, distributor.functions.fund(amount)))
+
+    def rewards_available(self) -> int:
+        """The funded pool not yet reserved by a posted epoch: the most the next epoch may total."""
+        distributor = self._contracts[ChainContract.DISTRIBUTOR]
+        return self._read(ChainContract.DISTRIBUTOR, distributor.functions.available())
+
+    def post_epoch_root(self, epoch: int, root: Bytes32, total: int) -> RecordResult:
+        """Posts an epoch's Merkle root and reserves ``total`` of the pool for its claims
+        (needs ``Role.SETTLER``).
+
+        Posting the same root and total again returns ``already_recorded=True``; another root
+        or total raises :class:`~contracts.errors.LedgerConflictError`, a pool short of
+        ``total`` :class:`~contracts.errors.LedgerInsufficientFundsError`.
+        """
+        distributor = self._contracts[ChainContract.DISTRIBUTOR]
+        call = distributor.functions.postEpochRoot(
+            check_uint(epoch, 256, "epoch"), to_bytes32(root, "root"), check_uint(total, 256, "total")
+        )
+        return self._record(ChainContract.DISTRIBUTOR, call, distributor.events.EpochPosted())
+
+    def claim(
+        self, epoch: int, index: int, account: str, amount: int, proof: Sequence[Bytes32]
+    ) -> TxResult:
+        """Pays leaf ``index`` of ``epoch`` to ``account`` (any sender may claim for it).
+
+        A leaf already paid raises :class:`~contracts.errors.LedgerAlreadyClaimedError`; a
+        proof that does not place the leaf under the epoch's root
+        :class:`~contracts.errors.LedgerInvalidProofError`; an epoch never posted
+        :class:`~contracts.errors.LedgerNotFoundError`.
+        """
+        distributor = self._contracts[ChainContract.DISTRIBUTOR]
+        call = distributor.functions.claim(
+            check_uint(epoch, 256, "epoch"),
+            check_uint(index, 256, "index"),
+            _address(account, "account"),
+            check_uint(amount, 256, "amount"),
+            [to_bytes32(node, f"proof[{i}]") for i, node in enumerate(proof)],
+        )
+        return _tx_result(self._send(ChainContract.DISTRIBUTOR, call))
+
+    def is_claimed(self, epoch: int, index: int) -> bool:
+        distributor = self._contracts[ChainContract.DISTRIBUTOR]
+        call = distributor.functions.isClaimed(
+            check_uint(epoch, 256, "epoch"), check_uint(index, 256, "index")
+        )
+        return self._read(ChainContract.DISTRIBUTOR, call)
+
+    def epoch_root(self, epoch: int) -> bytes | None:
+        """The Merkle root posted for ``epoch``, or None."""
+        distributor = self._contracts[ChainContract.DISTRIBUTOR]
+        call = distributor.functions.epochRoot(check_uint(epoch, 256, "epoch"))
+        root = self._read(ChainContract.DISTRIBUTOR, call)
+        return root if any(root) else None
+
+    # -- staking ----------------------------------------------------------------------------
+
+    def stake(self, amount: int) -> TxResult:
+        """Bonds ``amount`` of the sender's FLAI (approves, then stakes)."""
+        staking = self._contracts[ChainContract.STAKING]
+        self._approve(staking.address, amount)
+        return _tx_result(self._send(ChainContract.STAKING, staking.functions.stake(amount)))
+
+    def request_unbond(self, amount: int) -> TxResult:
+        """Moves ``amount`` of the sender's bonded stake to unbonding; the delay restarts for
+        all of its unbonding stake. More than is bonded raises
+        :class:`~contracts.errors.LedgerInsufficientFundsError`."""
+        staking = self._contracts[ChainContract.STAKING]
+        call = staking.functions.requestUnbond(check_uint(amount, 256, "amount"))
+        return _tx_result(self._send(ChainContract.STAKING, call))
+
+    def withdraw_stake(self) -> TxResult:
+        """Pays the sender its unbonding stake once the delay has passed; before then raises
+        :class:`~contracts.errors.LedgerTooEarlyError` (``arguments["withdrawableAt"]``)."""
+        staking = self._contracts[ChainContract.STAKING]
+        return _tx_result(self._send(ChainContract.STAKING, staking.functions.withdraw()))
+
+    def slash(self, provider: str, amount: int, reason: str) -> TxResult:
+        """Sends ``amount`` of ``provider``'s stake (bonded first, then unbonding) to the
+        treasury, recording ``reason`` in the ``Slashed`` event (needs ``Role.SLASHER``)."""
+        staking = self._contracts[ChainContract.STAKING]
+        call = staking.functions.slash(
+            _address(provider, "provider"), check_uint(amount, 256, "amount"), reason
+        )
+        return _tx_result(self._send(ChainContract.STAKING, call))
+
+    def stake_of(self, provider: str) -> int:
+        """``provider``'s bonded stake: what counts for selection."""
+        staking = self._contracts[ChainContract.STAKING]
+        return self._read(ChainContract.STAKING, staking.functions.stakeOf(_address(provider, "provider")))
+
+    def unbonding_of(self, provider: str) -> tuple[int, int]:
+        """``provider``'s unbonding stake and the timestamp it can be withdrawn from (0 if none)."""
+        staking = self._contracts[ChainContract.STAKING]
+        amount, withdrawable_at = self._read(
+            ChainContract.STAKING, staking.functions.unbondingOf(_address(provider, "provider"))
+        )
+        return amount, withdrawable_at
+
+    def eligible(self, provider: str, minimum: int) -> bool:
+        """Whether ``provider`` has bonded at least ``minimum``, the stake a task requires."""
+        staking = self._contracts[ChainContract.STAKING]
+        call = staking.functions.isEligible(
+            _address(provider, "provider"), check_uint(minimum, 256, "minimum")
+        )
+        return self._read(ChainContract.STAKING, call)
+
     # -- roles ------------------------------------------------------------------------------
 
     def grant_role(self, contract: ChainContract, role: Role, account: str) -> TxResult:
@@ -497,6 +666,10 @@ class Ledger:
 
     def _send(self, contract: ChainContract, call: ContractFunction) -> TxReceipt:
         return _send(self.chain, self.sender, contract, call, self.receipt_timeout_s)
+
+    def _approve(self, spender: str, amount: int) -> None:
+        token = self._contracts[ChainContract.TOKEN]
+        self._send(ChainContract.TOKEN, token.functions.approve(spender, check_uint(amount, 256, "amount")))
 
     def _read(self, contract: ChainContract, call: ContractFunction) -> Any:
         return _guarded(contract, call.fn_name, lambda: call.call({"from": self.sender}))
@@ -601,17 +774,42 @@ def _guarded(contract: ChainContract, function: str, action: Callable[[], Any]) 
         raise revert_error(contract, function, exc) from exc
 
 
-def _deploy_contract(chain: Chain, sender: str, contract: ChainContract) -> TxReceipt:
-    """Deploys ``contract`` with ``constructor(sender)``."""
+def _deploy_contract(
+    chain: Chain, sender: str, contract: ChainContract, deployed: Mapping[ChainContract, str]
+) -> TxReceipt:
+    """Deploys ``contract`` with ``sender`` as its admin; ``deployed`` holds the addresses of
+    the contracts deployed before it (the token, for the distributor and staking)."""
     artifact = compiled(contract)
     factory = chain.web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    return _send(chain, sender, contract, factory.constructor(sender), RECEIPT_TIMEOUT_S)
+    constructor = factory.constructor(*_constructor_args(contract, sender, deployed))
+    return _send(chain, sender, contract, constructor, RECEIPT_TIMEOUT_S)
+
+
+def _constructor_args(
+    contract: ChainContract, sender: str, deployed: Mapping[ChainContract, str]
+) -> tuple[Any, ...]:
+    if contract is ChainContract.DISTRIBUTOR:
+        return sender, deployed[ChainContract.TOKEN]
+    if contract is ChainContract.STAKING:
+        terms = STAKING_TERMS
+        return (
+            sender,
+            deployed[ChainContract.TOKEN],
+            sender,  # the treasury
+            terms.epoch_length_s,
+            terms.dispute_window_s,
+            terms.unbonding_delay_s,
+        )
+    return (sender,)
 
 
 def _deploy_missing(chain: Chain, sender: str, manifest: DeploymentManifest) -> DeploymentManifest:
-    """``manifest`` completed with the contracts it lacks, deployed now."""
-    added = {c: _deploy_contract(chain, sender, c)["contractAddress"] for c in manifest.missing}
-    return replace(manifest, addresses={**manifest.addresses, **added})
+    """``manifest`` completed with the contracts it lacks, deployed now (in
+    :class:`ChainContract` order, so the token precedes what pays in it)."""
+    addresses = dict(manifest.addresses)
+    for contract in manifest.missing:
+        addresses[contract] = _deploy_contract(chain, sender, contract, addresses)["contractAddress"]
+    return replace(manifest, addresses=addresses)
 
 
 def _check_manifest(chain: Chain, manifest: DeploymentManifest, source: object) -> None:

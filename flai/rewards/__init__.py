@@ -1,0 +1,5 @@
+"""Reward settlement's pure parts: the Merkle tree an epoch is paid through."""
+
+from flai.rewards.merkle import LEAF_ENCODING, EpochTree, EpochTreeValueError, Payout, epoch_tree
+
+__all__ = ["LEAF_ENCODING", "EpochTree", "EpochTreeValueError", "Payout", "epoch_tree"]
