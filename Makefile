@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed-stamp
 NPM_STAMP := contracts/node_modules/.installed-stamp
 IPFS_TOOLS := tools/ipfs/node_modules/.installed-stamp
 RUN := scripts/loopback-only
+# Flower 1.42 for bench/fl_vs_flower.py, in its own venv: Flower pins another Ray than ours.
+FLOWER_VENV := .venv-flower
+FLOWER_STAMP := $(FLOWER_VENV)/.installed-stamp
 
-.PHONY: demo test env bench clean contracts ipfs-tools chromium stack-shell
+.PHONY: demo test env bench bench-fl bench-query flower-env clean contracts ipfs-tools chromium stack-shell
 
 env: $(STAMP)
 
@@ -52,6 +55,23 @@ test: $(STAMP) $(NPM_STAMP) $(IPFS_TOOLS) chromium
 bench: $(STAMP)
 	$(RUN) $(VENV)/bin/python bench/secure_aggregation.py
 	$(RUN) $(VENV)/bin/python bench/federated_sql.py
+	$(RUN) $(VENV)/bin/python bench/settlement_gas.py
+
+flower-env: $(FLOWER_STAMP)
+
+$(FLOWER_STAMP): bench/flower-requirements.txt
+	test -x $(FLOWER_VENV)/bin/python || $(PYTHON) -m venv $(FLOWER_VENV)
+	$(FLOWER_VENV)/bin/pip install --quiet --upgrade "pip>=25"
+	$(FLOWER_VENV)/bin/pip install --quiet -r bench/flower-requirements.txt
+	touch $@
+
+# FLAI against Flower 1.42 on the same partitions and features (4 and 8 providers), and
+# `flai query` cold and on a running federation against DuckDB. Long: run on a quiet machine.
+bench-fl: $(STAMP) $(FLOWER_STAMP)
+	$(RUN) $(VENV)/bin/python bench/fl_vs_flower.py
+
+bench-query: $(STAMP) $(NPM_STAMP)
+	$(RUN) $(VENV)/bin/python bench/query_latency.py
 
 clean:
-	rm -rf $(VENV) .flai contracts/node_modules tools/ipfs/node_modules
+	rm -rf $(VENV) $(FLOWER_VENV) .flai contracts/node_modules tools/ipfs/node_modules
