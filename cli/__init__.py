@@ -17,6 +17,24 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 app = typer.Typer(help="FLAI: federated learning and analytics on data that stays home.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 
+
+
+@app.callback()
+def _attach(context: typer.Context) -> None:
+    """Use the stack running for the data directory (``flai up``), when one runs: its Prefect
+    server, chain, content store and, with ``--ray``, its federations. For this command only;
+    an explicit environment variable still wins."""
+    from deployments.stack import attached_env
+    from flai.settings import environment, get_settings
+
+    stack_env = {name: value for name, value in attached_env(get_settings().data_dir).items()
+                 if name not in os.environ}
+    if stack_env:
+        context.with_resource(environment(stack_env))
+        get_settings.cache_clear()  # read again, with the stack's values
+        context.call_on_close(get_settings.cache_clear)
+
+
 from cli import chain, data, lineage, query, stack, training  # noqa: E402  (register commands)
 
 __all__ = ["app", "chain", "data", "lineage", "query", "stack", "training"]

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import app
+from flai.datasets import Dataset
 from flai.settings import get_settings
 from flai.stack import (
     DEFAULT_PREFECT_PORT,
@@ -39,12 +40,17 @@ def up(
     ray_port: Annotated[int, typer.Option(help="the Ray head's GCS port")] = DEFAULT_RAY_PORT,
     ray_resources: Annotated[str | None, typer.Option(
         help='custom resources of the head, as JSON: \'{"org:cleveland": 1}\'')] = None,
+    federation: Annotated[list[Dataset] | None, typer.Option(
+        help="a data set whose demo federation starts on the Ray head and stays up "
+             "(repeat for more); default: heart")] = None,
 ) -> None:
     """Start the local stack (what already runs is left alone) and print its environment."""
     from deployments import stack
 
     overrides = {"prefect_port": prefect_port, "ray": ray, "ray_port": ray_port,
                  "ray_resources": _resources(ray_resources)}
+    if federation:
+        overrides["federations"] = tuple(dataset.value for dataset in federation)
     if anvil_port is not None:
         overrides["anvil_port"] = anvil_port
     config = StackConfig.from_settings(get_settings(), **overrides)

@@ -42,7 +42,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from deployments import anvil, ipfs, processes, runs
+from deployments import anvil, federations, ipfs, processes, runs
 from deployments.processes import Managed, ProcessError, ProcessStartError, accepts, port_free, port_of
 from flai.settings import Settings
 from flai.stack import (
@@ -110,7 +110,10 @@ def up(config: StackConfig, on_step: Callable[[str], None] = lambda _: None) -> 
             started.append(RAY_HEAD)
             _start_ray_head(config)
         if config.ray:
-            details[RAY_HEAD] = f"resources {json.dumps(dict(config.ray_resources))}"
+            on_step("starting the federations' actors")
+            started_federations = federations.start(config, client_env(config))
+            details[RAY_HEAD] = (f"resources {json.dumps(dict(config.ray_resources))}; "
+                                 f"federations {', '.join(started_federations) or 'none'}")
         if server is not None:
             on_step("waiting for the Prefect API")
             _part(config.stack_dir, SERVER).wait_ready(
@@ -219,6 +222,16 @@ def client_env(config: StackConfig) -> dict[str, str]:
         env["RAY_AUTH_MODE"] = "token"
         env["RAY_AUTH_TOKEN_PATH"] = str(_ray_token_file(config))
     return env
+
+
+def attached_env(data_dir: Path) -> dict[str, str]:
+    """The client environment of the stack running for ``data_dir`` (its env file, trusted
+    while the stack's Prefect server lives); empty when no stack runs there."""
+    path = data_dir / "stack" / "env"
+    if not path.is_file() or _part(data_dir / "stack", SERVER).process() is None:
+        return {}
+    assignments = (shlex.split(line)[-1] for line in path.read_text().splitlines() if line)
+    return dict(assignment.split("=", 1) for assignment in assignments)
 
 
 def write_env_file(config: StackConfig) -> Path:

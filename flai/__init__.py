@@ -1,4 +1,5 @@
-"""FLAI core: settings, CLI, storage and crypto helpers shared by every layer."""
+"""FLAI core: settings, storage, crypto, MPC protocols and shared types; it imports nothing
+above itself."""
 
 import os
 

@@ -134,7 +134,8 @@ class StackConfig:
 
     ``ipfs_api`` names the daemon's RPC address; the stack runs a daemon only when that is
     on loopback (another host's daemon is someone else's to run). ``ray`` starts a Ray head;
-    its ``ray_resources`` (e.g. ``{"org:cleveland": 1}``) let provider actors be pinned to it.
+    its ``ray_resources`` (e.g. ``{"org:cleveland": 1}``) let provider actors be pinned to it,
+    and the demo federations of ``federations`` (data set names) start on it and stay up.
     """
 
     data_dir: Path
@@ -144,6 +145,7 @@ class StackConfig:
     ray: bool = False
     ray_port: int = DEFAULT_RAY_PORT
     ray_resources: Mapping[str, float] = field(default_factory=dict)
+    federations: tuple[str, ...] = ("heart",)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> StackConfig:

@@ -1,12 +1,15 @@
 """``flai up --ray``: a Ray head that ``actors.federation.connect`` joins through
-``FLAI_RAY_ADDRESS``, whose custom resources pin work to an organisation's node."""
+``FLAI_RAY_ADDRESS``, whose custom resources pin work to an organisation's node, with the
+heart federation's actors kept up on it for the CLI to attach to."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from deployments import stack
@@ -28,6 +31,16 @@ def where() -> str:
 print("pinned to", ray.get(where.remote(), timeout=60), "of", len(ray.nodes()), "node(s)")
 """
 
+# The session the heart federation's aggregator keeps open, read on the head.
+SESSION = """
+import ray
+from actors.federation import connect
+connect()
+aggregator = ray.get_actor("heart-4/aggregator")
+print(ray.get(aggregator.__ray_call__.remote(lambda a: a._session and a._session.session_id)))
+"""
+QUERY = ["query", "SELECT sex, COUNT(*) AS n FROM heart GROUP BY sex", "--format", "json"]
+
 
 @pytest.mark.slow
 def test_up_with_ray_starts_a_head_that_connect_joins(tmp_path) -> None:
@@ -45,6 +58,24 @@ def test_up_with_ray_starts_a_head_that_connect_joins(tmp_path) -> None:
                                 capture_output=True, text=True, timeout=300)
         assert joined.returncode == 0, joined.stdout + joined.stderr
         assert "pinned to" in joined.stdout and "of 1 node(s)" in joined.stdout
+        assert "federations heart-4" in reports["ray-head"].detail
+
+        # The CLI, given nothing but the data directory, attaches to the stack and its
+        # federation; two queries share the federation's MPC session.
+        cli_env = {**_base_env(), "FLAI_DATA_DIR": str(config.data_dir)}
+        sessions = []
+        for _ in range(2):
+            answered = subprocess.run([sys.executable, "-m", "cli", *QUERY], env=cli_env,
+                                      capture_output=True, text=True, timeout=300)
+            assert answered.returncode == 0, answered.stdout + answered.stderr
+            assert json.loads(answered.stdout)["rows"]
+            read = subprocess.run([sys.executable, "-c", SESSION], env={**_base_env(), **env},
+                                  capture_output=True, text=True, timeout=120)
+            sessions.append(read.stdout.strip().splitlines()[-1])
+        assert sessions[0] != "None" and sessions[0] == sessions[1]
+        with httpx.Client(base_url=config.api_url) as client:
+            runs = client.post("/flow_runs/filter", json={}).json()
+        assert sum(run["name"] == "query-heart-4" for run in runs) == 2, "the stack's server ran both"
     finally:
         down = {r.name: r.action for r in stack.down(config.data_dir)}
     assert down["ray-head"] is Action.STOPPED
