@@ -3,15 +3,24 @@
 The partition is read from the provider's own Parquet file and never leaves the actor. Model
 updates and evaluation counts are staged here under a contribution id and leave only as a
 masked share inside a secure-sum session (``flai.mpc.secure_sum``).
+
+The file's bytes are hashed once at load: that digest is the data version. Work that depends
+only on the data is done once per version: the quality verdict (kept on disk next to the
+partition, so a restarted provider does not even import Great Expectations) and the encoded
+features (kept for the incarnation, shared by every round's training and evaluation).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import uuid
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
+import pyarrow
 import ray
 import torch
 
@@ -24,7 +33,7 @@ from flai.learning.models import ModelKind, load_vector, to_vector
 from flai.learning.strategy import FitConfig
 from flai.mpc.secure_sum import secure_sum
 from flai.mpc.session import MpcSession, run_in_session
-from flai.quality import QualityReport, validate
+from flai.quality import QualityReport, validate_partition
 
 
 HOLDOUT_FRACTION = 0.2
@@ -41,18 +50,26 @@ class Provider(QueryParty):
                  holdout_fraction: float = HOLDOUT_FRACTION, seed: int = 0) -> None:
         super().__init__()
         torch.set_num_threads(1)
+        # Arrow's default pool (mimalloc) keeps what a read allocated: 20-50 MB of every
+        # provider process for good, measured. The file is read once; malloc costs nothing.
+        pyarrow.set_memory_pool(pyarrow.system_memory_pool())
         self.name = name
         self.dataset = dataset
         self.data_file = Path(data_file)
         self.max_update_norm = max_update_norm
         self.unavailable = None  # why the partition cannot be used, if it cannot
+        self.data_digest = None  # SHA-256 of the partition file's bytes: the data version
         try:
-            frame = pd.read_parquet(self.data_file)
+            # Hashed and parsed from one read, so the digest is that of the rows held here.
+            raw = self.data_file.read_bytes()
+            self.data_digest = hashlib.sha256(raw).hexdigest()
+            frame = pd.read_parquet(io.BytesIO(raw))
         except FileNotFoundError:
             frame, self.unavailable = pd.DataFrame(), "partition file missing"
         except Exception:  # noqa: BLE001 - pyarrow's many errors: a corrupt file, say it is one
             frame, self.unavailable = pd.DataFrame(), "partition file unreadable"
         self._train, self._holdout = holdout_split(frame, holdout_fraction, seed)
+        self._verdict: QualityReport | None = None
         self._staged: dict[str, torch.Tensor] = {}
         self._revealed: set[str] = set()
         # Drawn once per incarnation: Ray restarts a crashed actor as a new instance, which
@@ -70,12 +87,16 @@ class Provider(QueryParty):
         return ProviderInfo(self.name, self.dataset.value, len(self._train), len(self._holdout))
 
     def check_quality(self) -> QualityReport:
-        """The data-quality gate on the whole partition (train and holdout): a verdict only."""
+        """The data-quality gate on the whole partition (train and holdout): a verdict only,
+        reached once per data version (``flai.quality.validate_partition``)."""
         if self.unavailable is not None:
             return QualityReport(self.dataset.schema.name, passed=False, rows=0, evaluated=0,
                                  failed=(self.unavailable,))
-        return validate(pd.concat([self._train, self._holdout], ignore_index=True),
-                        self.dataset.schema)
+        if self._verdict is None:
+            self._verdict = validate_partition(
+                self.data_file, self.data_digest, self.dataset.schema,
+                lambda: pd.concat([self._train, self._holdout], ignore_index=True))
+        return self._verdict
 
     def fit(self, contribution_id: str, global_vector: torch.Tensor, kind: ModelKind,
             config: FitConfig, seed: int) -> FitReport:
@@ -98,7 +119,7 @@ class Provider(QueryParty):
     def _local_update(self, global_vector: torch.Tensor, kind: ModelKind, config: FitConfig,
                       seed: int) -> tuple[torch.Tensor, float, int]:
         """One round of local training: (update, mean loss, sample count)."""
-        X, y = features.encode(self._train, self.dataset.schema)
+        X, y = self._train_features
         model = load_vector(kind.build(X.shape[1], seed), global_vector)
         loss = local.train(model, X, y, config, seed)
         return to_vector(model) - global_vector.to(torch.float64), loss, len(y)
@@ -106,10 +127,20 @@ class Provider(QueryParty):
     def evaluate(self, contribution_id: str, global_vector: torch.Tensor, kind: ModelKind,
                  seed: int) -> EvalReport:
         """Stage the additive evaluation counts of the global model on the local holdout."""
-        X, y = features.encode(self._holdout, self.dataset.schema)
+        X, y = self._holdout_features
         model = load_vector(kind.build(X.shape[1], seed), global_vector)
         self._staged[contribution_id] = local.evaluation_counts(model, X, y)
         return EvalReport(self.name, len(y))
+
+    # Encoded on first use and kept: the rows never change within an incarnation. Training
+    # and evaluation only read them (``local.train`` indexes batches, which copies).
+    @cached_property
+    def _train_features(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return features.encode(self._train, self.dataset.schema)
+
+    @cached_property
+    def _holdout_features(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return features.encode(self._holdout, self.dataset.schema)
 
     def can_contribute(self, contribution_id: str) -> bool:
         """Whether a session for ``contribution_id`` would be joined, asked before opening one."""

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from analytics import QueryRefused, plan_query
 from flai.mpc.secure_combine import secure_combine
 from flai.mpc.session import MpcSession, run_in_session
-from flai.privacy_ledger import PrivacyBudgetExceeded, PrivacyLedger
 from flai.query_types import CombineSpec, PartialVectors
-from flai.sql_engine import SqlEngine
+
+# The planner (sqlglot, and dp_accounting with scipy through the ledger) and DuckDB are
+# imported by the first query, not with every provider: most provider processes only train.
+if TYPE_CHECKING:
+    from flai.sql_engine import SqlEngine
 
 LEDGER_FILE = "privacy-ledger.json"
 
@@ -60,6 +63,9 @@ class QueryParty:
     def stage_query(self, query_id: str, sql: str, epsilon: float | None,
                     policy_digest: str) -> QueryStaged:
         """Plan, charge and compute ``sql``'s partials, to be combined once under ``query_id``."""
+        from analytics import QueryRefused, plan_query
+        from flai.privacy_ledger import PrivacyBudgetExceeded, PrivacyLedger
+
         policy = self.dataset.policy
         if policy_digest != policy.digest:
             return self._refuse(query_id, ProviderRefusal.POLICY_MISMATCH)
@@ -105,5 +111,7 @@ class QueryParty:
     def _sql_engine(self) -> SqlEngine:
         """One locked engine over the partition, opened on the first query."""
         if self._engine is None:
+            from flai.sql_engine import SqlEngine
+
             self._engine = SqlEngine(self.data_file, self.dataset.schema, threads=1)
         return self._engine

@@ -10,26 +10,46 @@ expectations ran and the names of those that failed. GX is asked for boolean res
 (``BOOLEAN_ONLY``), so it never even collects the unexpected values or observed statistics
 that its default result format would carry, and nothing of its result object is copied out
 but the expectation type, the column name and the success flag.
+
+A verdict depends only on the data, the schema, these rules and GX's version, so a provider
+keeps it on disk next to its partition (``validate_partition``) and runs GX, and imports it,
+only for a data version it has not judged before: the import alone costs ~2 s and ~270 MB.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
+import os
+import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import great_expectations as gx
-import great_expectations.expectations as gxe
 import pandas as pd
-from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.datasource.fluent import PandasDatasource
 
 from flai.datasets.schema import Column, Numeric, TabularSchema
 
-__all__ = ["QualityInputError", "QualityReport", "expectation_suite", "validate"]
+# GX is imported inside the functions that use it, never here: see the module docstring.
+if TYPE_CHECKING:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.datasource.fluent import PandasDatasource
+
+__all__ = [
+    "QualityInputError",
+    "QualityReport",
+    "expectation_suite",
+    "suite_version",
+    "validate",
+    "validate_partition",
+    "verdict_path",
+]
 
 # Column dtypes that count as numeric. GX compares the column's dtype with these names; the
 # nullable extension dtypes ("Int64", "Float64") never match in GX 1.24, so they are absent.
@@ -104,6 +124,9 @@ def expectation_suite(schema: TabularSchema) -> gx.ExpectationSuite:
     >>> suite.name, len(suite.expectations)
     ('flai-heart', 59)
     """
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
     table = [
         # The set check names no column and ignores duplicates; the count catches those.
         gxe.ExpectTableColumnsToMatchSet(column_set=list(schema.column_names), exact_match=True),
@@ -117,6 +140,8 @@ def expectation_suite(schema: TabularSchema) -> gx.ExpectationSuite:
 
 
 def _column_rules(column: Column) -> list[gxe.Expectation]:
+    import great_expectations.expectations as gxe
+
     # Named per column, so a missing column shows up as expect_column_to_exist(<name>).
     rules: list[gxe.Expectation] = [gxe.ExpectColumnToExist(column=column.name)]
     if column.max_null_fraction < 1.0:  # 1.0 allows an all-null column: nothing to check
@@ -202,12 +227,93 @@ def _as_gx_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(relabel) if relabel else frame
 
 
+def validate_partition(partition: Path, data_digest: str, schema: TabularSchema,
+                       frame: Callable[[], pd.DataFrame]) -> QualityReport:
+    """The verdict on ``partition`` whose bytes hash to ``data_digest`` (SHA-256, hex).
+
+    Read from ``verdict_path(partition)`` when that file holds a verdict for this very digest
+    and ``suite_version(schema)``; otherwise ``validate(frame(), schema)``, recorded there for
+    the next incarnation or job. ``frame`` is called, and GX imported, only in that case. The
+    report is the same either way, ``report_hash`` included.
+    """
+    suite = suite_version(schema)
+    report = _recorded_verdict(verdict_path(partition), data_digest, suite, schema)
+    if report is None:
+        report = validate(frame(), schema)
+        _record_verdict(verdict_path(partition), data_digest, suite, report)
+    return report
+
+
+def verdict_path(partition: Path) -> Path:
+    """Where a partition's verdict is kept: next to it, as ``<partition>.quality.json``.
+
+    >>> verdict_path(Path("/d/provider-0/census.parquet")).as_posix()
+    '/d/provider-0/census.parquet.quality.json'
+    """
+    return partition.with_name(partition.name + ".quality.json")
+
+
+@cache
+def suite_version(schema: TabularSchema) -> str:
+    """SHA-256 (hex) of what a verdict depends on besides the data: the schema, the rules
+    (this module's source, so any edit to it re-validates) and the installed GX version."""
+    inputs = {
+        "schema": repr(schema),
+        "rules": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        "great_expectations": importlib.metadata.version("great_expectations"),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _recorded_verdict(path: Path, data_digest: str, suite: str,
+                      schema: TabularSchema) -> QualityReport | None:
+    """The verdict recorded for exactly this data and suite, or None. A file that is missing,
+    unreadable, for other data or another suite, or not a well-formed report is not trusted:
+    the caller validates again and replaces it."""
+    try:
+        record = json.loads(path.read_text())
+        if (record["data_digest"], record["suite_version"]) != (data_digest, suite):
+            return None
+        fields = record["report"]
+        if not (fields["schema"] == schema.name and type(fields["passed"]) is bool
+                and type(fields["rows"]) is int and type(fields["evaluated"]) is int
+                and type(fields["failed"]) is list
+                and all(type(name) is str for name in fields["failed"])):
+            return None
+        report = QualityReport(fields["schema"], fields["passed"], fields["rows"],
+                               fields["evaluated"], tuple(fields["failed"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    # The hash the record was written with: a record edited or damaged anywhere disagrees.
+    return report if record.get("report_hash") == report.report_hash else None
+
+
+def _record_verdict(path: Path, data_digest: str, suite: str, report: QualityReport) -> None:
+    """Write the verdict atomically: a provider starting meanwhile sees the old file or the new."""
+    record = {"data_digest": data_digest, "suite_version": suite, "report": report.summary(),
+              "report_hash": report.report_hash}
+    staging = None
+    try:
+        fd, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as out:
+            json.dump(record, out, sort_keys=True, indent=1)
+        os.replace(staging, path)
+    except OSError:
+        # A data directory the provider may read but not write: the verdict still stands for
+        # this incarnation; the next one only validates again.
+        if staging is not None:
+            Path(staging).unlink(missing_ok=True)
+
+
 _LOCK = threading.Lock()  # one GX context per process; actors may run calls concurrently
 
 
 @cache
 def _data_source() -> PandasDatasource:
     """The process's one ephemeral GX context (slow to create) and its pandas source."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context.data_sources.add_pandas("flai")

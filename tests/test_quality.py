@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import pickle
@@ -13,7 +14,13 @@ import pytest
 
 from flai.datasets import Categorical, Dataset, Partitioning, write_partitions
 from flai.datasets.partition import dirichlet_split
-from flai.quality import QualityInputError, _data_source, expectation_suite, validate
+from flai.quality import (
+    QualityInputError,
+    _data_source,
+    expectation_suite,
+    suite_version,
+    validate,
+)
 
 HEART = Dataset.HEART.schema
 CENSUS = Dataset.CENSUS.schema
@@ -237,3 +244,11 @@ def test_validation_draws_no_progress_bars(cleveland, capfd):
     validate(cleveland, HEART)
     captured = capfd.readouterr()
     assert (captured.out, captured.err) == ("", "")
+
+
+def test_the_suite_version_changes_with_the_schema():
+    """Recorded verdicts are keyed by it: a changed rule set must not reuse an old verdict."""
+    assert suite_version(HEART) == suite_version(dataclasses.replace(HEART))
+    assert suite_version(HEART) != suite_version(CENSUS)
+    stricter = dataclasses.replace(HEART, min_rows=HEART.min_rows + 1)
+    assert suite_version(stricter) != suite_version(HEART)
