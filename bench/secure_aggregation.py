@@ -38,12 +38,11 @@ def _measure_party(session, name: str, dims: list[int], repeats: int, queue) -> 
     torch.set_num_threads(1)
     import torch.distributed as dist
 
-    from flai.crypten_compat import load_crypten
+    from flai.mpc.crypten_adapter import crypten
     from flai.mpc.fixed_point import decode
     from flai.mpc.secure_sum import secure_sum
     from flai.mpc.session import joined
 
-    crypten = load_crypten()
     with joined(session, name) as rank:
         for d in dims:
             generator = torch.Generator().manual_seed(rank)

@@ -59,7 +59,6 @@ import numpy as np
 import torch
 from torch.distributed import ReduceOp
 
-from flai.crypten_compat import load_crypten
 from flai.mpc.fixed_point import decode, encode
 from flai.query_types import CombinedVectors, CombineSpec, PartialVectors
 
@@ -74,11 +73,9 @@ class PlanMismatch(CombineInputError):
 
 def secure_combine(spec: CombineSpec, local: PartialVectors | None) -> CombinedVectors | None:
     """Run the protocol above as this party; rank 0 passes ``None`` and gets the result."""
-    crypten = load_crypten()
-    from crypten import communicator
-    from crypten.mpc.primitives import ArithmeticSharedTensor
+    from flai.mpc.crypten_adapter import ArithmeticSharedTensor, communicator, triple_provider
 
-    gates = _Gates(communicator.get(), crypten.mpc.get_default_provider())
+    gates = _Gates(communicator(), triple_provider())
     rank, providers = gates.rank, gates.world - 1
     if providers < 1 or (rank == 0) != (local is None):
         raise CombineInputError(f"rank {rank} of {gates.world}: rank 0 brings no data, every "
@@ -185,7 +182,7 @@ class _Gates:
         instead of 21 + 1, the same sharing and the same security. The Beaver triples of the
         whole circuit come from one request to the tuple provider.
         """
-        from crypten.mpc.primitives import BinarySharedTensor
+        from flai.mpc.crypten_adapter import BinarySharedTensor
 
         flat = torch.cat([t.flatten() for t in tensors])
         size = (_and_gates(self.world) * flat.numel(),)

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import torch
 
-from flai.crypten_compat import load_crypten
 from flai.mpc.fixed_point import decode, encode
 
 
 def secure_sum(value: torch.Tensor, dst: int = 0) -> torch.Tensor | None:
     """Sum ``value`` over all parties of the current session; ``dst`` gets it, others None."""
-    load_crypten()
-    from crypten import communicator
-    from crypten.mpc.primitives import ArithmeticSharedTensor
+    from flai.mpc.crypten_adapter import ArithmeticSharedTensor, communicator
 
     masked = ArithmeticSharedTensor.PRZS(value.shape)
     masked.share += encode(value)
     ring = masked.reveal(dst=dst)
-    return decode(ring) if communicator.get().get_rank() == dst else None
+    return decode(ring) if communicator().get_rank() == dst else None

@@ -69,7 +69,6 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from flai.crypten_compat import load_crypten
 from flai.mpc.fixed_point import SCALE, decode, encode
 from flai.mpc.secure_combine import _Gates
 
@@ -131,10 +130,9 @@ def secure_utilities(spec: UtilitySpec, local: UtilityInput | None,
     """Run the protocol above as this party. Rank 0 passes ``local=None`` and ``drive``,
     called with an ``Evaluate`` for as many batches as it likes; its result is returned at
     rank 0 and ``None`` elsewhere."""
-    load_crypten()
-    from crypten import communicator
+    from flai.mpc.crypten_adapter import communicator
 
-    comm = communicator.get()
+    comm = communicator()
     rank, world = comm.get_rank(), comm.get_world_size()
     if world != len(spec.providers) + 1 or (rank == 0) != (local is None) or (rank == 0) != (drive is not None):
         raise UtilityInputError(f"rank {rank} of {world} for {len(spec.providers)} providers: rank 0 "
@@ -163,9 +161,7 @@ class _Party:
     """One party's shares of steps 1-3, and step 4-6 for a batch."""
 
     def __init__(self, comm, spec: UtilitySpec, local: UtilityInput | None) -> None:
-        import crypten
-        from crypten.mpc import MPCTensor
-        from crypten.mpc.primitives import ArithmeticSharedTensor
+        from flai.mpc.crypten_adapter import ArithmeticSharedTensor, MPCTensor, triple_provider
 
         self.comm, self.rank = comm, comm.get_rank()
         providers, width, rows = len(spec.providers), spec.width, spec.rows
@@ -201,12 +197,11 @@ class _Party:
         # The sign test of step 5: secure_combine's carry-save circuit (at 9 parties 20 AND
         # gates a value, all triples in one request) halved the batch's time at 8 providers
         # against CrypTen's ``< 0`` and its adder tree.
-        self.gates = _Gates(comm, crypten.mpc.get_default_provider())
+        self.gates = _Gates(comm, triple_provider())
 
     def sums(self, batch: torch.Tensor) -> torch.Tensor | None:
         """Steps 4-6 for a ``K x P`` 0/1 batch: ``[K, 2]`` (loss sum, correct) at rank 0."""
-        import crypten
-        from crypten.mpc import MPCTensor
+        from flai.mpc.crypten_adapter import MPCTensor, crypten
 
         coalitions = len(batch)
         weights = batch * self.samples  # step 4
@@ -236,8 +231,7 @@ def _log1p_exp_negative(a):
     biased (the loss 5e-4 low on average); this is within 1.6e-3 per row, 3e-5 on average. Then
     ``log(1 + t)``, ``t`` in [0, 1], by the polynomial ``_LOG1P``.
     """
-    import crypten
-    from crypten.mpc import MPCTensor
+    from flai.mpc.crypten_adapter import MPCTensor, crypten
 
     x = a.div(64)
     t = 1 - x + x.square().div(2)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
-from flai.crypten_compat import load_crypten, reset_process_groups, set_collective_timeout
 from flai.settings import environment
 
 T = TypeVar("T")
@@ -81,14 +80,14 @@ def _rendezvous_environment(session: MpcSession, rank: int) -> dict[str, str]:
     return values
 
 
-def _init(session: MpcSession, rank: int):
-    """Rendezvous as ``rank``; returns crypten, initialised for the session."""
-    crypten = load_crypten()
+def _init(session: MpcSession, rank: int) -> None:
+    """Rendezvous as ``rank`` and initialise CrypTen for the session."""
+    from flai.mpc.crypten_adapter import crypten, set_collective_timeout
+
     crypten.cfg.mpc.provider = session.triples.value
     set_collective_timeout(session.timeout_s)
     with environment(_rendezvous_environment(session, rank)):
         crypten.init()
-    return crypten
 
 
 def _join(session: MpcSession, party: str) -> _Membership:
@@ -97,7 +96,7 @@ def _join(session: MpcSession, party: str) -> _Membership:
     rank = session.rank_of(party)
     try:
         _init(session, rank)
-        from flai.mpc.communicator import use_mesh  # imports crypten
+        from flai.mpc.crypten_adapter import use_mesh
 
         return _Membership(session, rank, use_mesh(rank, session))
     except BaseException:
@@ -106,7 +105,8 @@ def _join(session: MpcSession, party: str) -> _Membership:
 
 
 def _uninit() -> None:
-    crypten = load_crypten()
+    from flai.mpc.crypten_adapter import crypten, reset_process_groups
+
     try:
         if crypten.is_initialized():
             crypten.uninit()  # rank 0 stops a dealer here, over the mesh
@@ -161,7 +161,7 @@ def run_dealer(session: MpcSession) -> None:
     """Deal Beaver triples for a ``Triples.TTP`` session until rank 0 ends it."""
     _init(session, len(session.parties))
     try:
-        from flai.mpc.communicator import MeshDealer  # imports crypten
+        from flai.mpc.crypten_adapter import MeshDealer
 
         MeshDealer(session)
     finally:

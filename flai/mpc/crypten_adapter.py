@@ -1,37 +1,112 @@
-"""CrypTen's communicator with its small reveals and its dealer's requests on a ``Mesh``.
+"""The one place FLAI meets CrypTen: importing this module loads CrypTen 0.4.1, adapted to
+torch 2.13, with its communicator on FLAI's socket mesh. Protocols import it inside the
+functions that compute (so that loading a party's module loads no CrypTen) and reach CrypTen
+only through it; a CrypTen or torch upgrade touches this file.
 
-CrypTen reveals a batch of shares with one gloo ``all_reduce`` per tensor, and each one
-costs several ring hops and thread hand-offs (``flai.mpc.mesh``). ``MeshCommunicator``
-sends a whole batch of up to ``MESH_MAX_BYTES`` per party as one message to every party at
-once and sums (or XORs) what arrives; a reveal to one party (``reduce``) is one message from
-each party to it. Larger tensors (a model update's secure sum, where the ring's bandwidth
-matters) stay on gloo. Results are bit-identical: int64 sums wrap modulo ``2**64`` exactly
-as gloo's do.
+Adaptations, all measured (shared/STACK.md and our own tests):
 
-Under ``Triples.TTP`` the dealer joins the mesh too (``MeshDealer``), and rank 0's requests
-for triples, three gloo messages each, become one message there and one back.
+1. torch moved ``torch.onnx._internal.registration`` to
+   ``torch.onnx._internal.torchscript_exporter.registration``; CrypTen only imports the name,
+   so registering the new module under the old name is enough.
+2. CrypTen passes no timeout to ``init_process_group``/``new_group``, so a party whose peer
+   died would wait torch's default 30 minutes. ``set_collective_timeout`` lowers torch's
+   default for the process; it applies to the rendezvous and to every collective.
+3. A rendezvous that fails part-way leaves torch's process-group counter advanced and, if it
+   failed inside CrypTen's communicator set-up, a default group CrypTen no longer knows. The
+   next session of that party would then wait on store keys no fresh party writes.
+   ``reset_process_groups`` returns the process to the state of a fresh one.
+4. ``crypten.uninit`` keeps the trusted-third-party client singleton bound to the old session,
+   so the next TTP session skips its seed exchange with the dealer and both sides wait until
+   they time out. ``reset_process_groups`` drops that singleton too.
+5. Every attribute access on a ``CrypTensor`` first reads ``cfg.debug.validation_mode``, an
+   omegaconf lookup (18 us); in a profile of a comparison circuit that was a third of a
+   party's CPU time.
+   FLAI never runs CrypTen's validation mode, so ``load_crypten`` restores the plain
+   ``__getattribute__``.
+6. CrypTen's communicator with its small reveals and its dealer's requests on a ``Mesh``.
+   
+   CrypTen reveals a batch of shares with one gloo ``all_reduce`` per tensor, and each one
+   costs several ring hops and thread hand-offs (``flai.mpc.mesh``). ``MeshCommunicator``
+   sends a whole batch of up to ``MESH_MAX_BYTES`` per party as one message to every party at
+   once and sums (or XORs) what arrives; a reveal to one party (``reduce``) is one message from
+   each party to it. Larger tensors (a model update's secure sum, where the ring's bandwidth
+   matters) stay on gloo. Results are bit-identical: int64 sums wrap modulo ``2**64`` exactly
+   as gloo's do.
+   
+   Under ``Triples.TTP`` the dealer joins the mesh too (``MeshDealer``), and rank 0's requests
+   for triples, three gloo messages each, become one message there and one back.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import pickle
+import sys
+from datetime import timedelta
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from flai.crypten_compat import load_crypten
 from flai.mpc.mesh import Mesh, MeshError
 from flai.net import local_address
 
-load_crypten()
-from crypten.communicator.communicator import _logging  # noqa: E402
+_OLD = "torch.onnx._internal.registration"
+_NEW = "torch.onnx._internal.torchscript_exporter.registration"
+
+
+def load_crypten() -> ModuleType:
+    """Import crypten with the registration alias in place (done once, when this module loads)."""
+    if _OLD not in sys.modules:
+        sys.modules[_OLD] = importlib.import_module(_NEW)
+    import crypten
+    from crypten.cryptensor import CrypTensor
+
+    CrypTensor.__getattribute__ = getattr(CrypTensor.__getattribute__, "__wrapped__",
+                                          CrypTensor.__getattribute__)
+    return crypten
+
+
+def set_collective_timeout(seconds: float) -> None:
+    """Bound the rendezvous and every gloo collective of this process to ``seconds``."""
+    from torch.distributed import distributed_c10d
+
+    distributed_c10d.default_pg_timeout = timedelta(seconds=seconds)
+
+
+def reset_process_groups() -> None:
+    """Forget any (partly) initialised session so the next one starts like a fresh process."""
+    import torch.distributed as dist
+    from crypten.mpc.provider.ttp_provider import TTPClient
+    from torch.distributed import distributed_c10d
+
+    TTPClient.uninit()
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    distributed_c10d._world.group_count = 0
+
+
+crypten = load_crypten()
 from crypten.common import serial  # noqa: E402
+from crypten.communicator.communicator import _logging  # noqa: E402
 from crypten.communicator.distributed_communicator import DistributedCommunicator  # noqa: E402
+from crypten.mpc import MPCTensor  # noqa: E402,F401  (for the protocols)
+from crypten.mpc.primitives import ArithmeticSharedTensor, BinarySharedTensor  # noqa: E402,F401
 from crypten.mpc.provider.ttp_provider import TTPServer  # noqa: E402
 from torch.distributed import ReduceOp  # noqa: E402
+
+
+def communicator() -> DistributedCommunicator:
+    """This process's communicator in its current session."""
+    return crypten.communicator.get()
+
+
+def triple_provider():
+    """Who deals this session's Beaver triples (CrypTen's TFP or TTP provider)."""
+    return crypten.mpc.get_default_provider()
 
 if TYPE_CHECKING:
     from flai.mpc.session import MpcSession
