@@ -49,7 +49,7 @@ def train(
     mu: Annotated[float, Field(ge=0)] = 0.0,
     server: ServerOptimiser = ServerOptimiser.FEDAVG,
     epochs: Annotated[int, Field(ge=1)] = 1,
-    learning_rate: Annotated[float, Field(gt=0)] = 0.05,
+    learning_rate: Annotated[float, Field(gt=0)] = FitConfig().learning_rate,
     target_accuracy: Annotated[float | None, Field(gt=0, le=1)] = None,
     seed: int = 0,
 ) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class Metrics:
     balanced_accuracy: float
     auc: float
     loss: float
+    positive_rate: float | None = None  # share of positive labels; None: not from counts
 
 
 def summarise(counts: torch.Tensor) -> Metrics:
@@ -52,7 +53,7 @@ def summarise(counts: torch.Tensor) -> Metrics:
     >>> c[:6] = torch.tensor([4, 1, 0, 2, 1, 2.0]); c[6 + 3000] = 1; c[6 + 2100] = 1
     >>> c[6 + SCORE_BINS + 10] = 2
     >>> summarise(c)
-    Metrics(samples=4, accuracy=0.75, balanced_accuracy=0.75, auc=1.0, loss=0.5)
+    Metrics(samples=4, accuracy=0.75, balanced_accuracy=0.75, auc=1.0, loss=0.5, positive_rate=0.5)
     """
     n, tp, fp, tn, fn, loss_sum = (counts[i].item() for i in range(6))
     positives = counts[6 : 6 + SCORE_BINS]
@@ -69,4 +70,5 @@ def summarise(counts: torch.Tensor) -> Metrics:
         balanced_accuracy=(recall + specificity) / 2,
         auc=auc,
         loss=loss_sum / n if n else 0.0,
+        positive_rate=(tp + fn) / n if n else None,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from flai.learning.metrics import Metrics, count_layout, summarise
 from flai.learning.models import ModelKind
 from flai.learning.strategy import (
     FedAdagrad,
@@ -14,6 +15,8 @@ from flai.learning.strategy import (
     FedProx,
     FedYogi,
     FitConfig,
+    LocalOptimiser,
+    ServerOptimiser,
     strategy_for,
 )
 from flows.fl_training import TrainingJob, fl_training
@@ -23,11 +26,23 @@ pytestmark = pytest.mark.slow
 
 def test_mlp_with_fedprox_trains_across_the_hospitals(prefect_server, heart_federation):
     result = fl_training(TrainingJob("mlp-fedprox", heart_federation, ModelKind.MLP, rounds=2,
-                                     fit=FitConfig(learning_rate=0.01), mu=0.01))
+                                     fit=FitConfig(learning_rate=0.01, optimiser=LocalOptimiser.ADAM),
+                                     mu=0.01))
 
     assert [len(r.participants) for r in result.rounds] == [4, 4]
     assert result.final.metrics.auc > 0.8
     assert result.final.train_loss < result.rounds[0].train_loss
+
+
+def test_the_label_prior_comes_from_the_last_evaluation():
+    strategy = strategy_for(0.1, FitConfig(), ServerOptimiser.FEDADAM)
+    assert strategy.configure_fit(1).label_prior is None  # nothing evaluated yet
+    counts = torch.zeros(len(count_layout()), dtype=torch.float64)
+    counts[:6] = torch.tensor([8.0, 1, 0, 6, 1, 2.0])  # n, tp, fp, tn, fn: 2 positives in 8
+    strategy.aggregate_evaluate(summarise(counts))
+    assert strategy.configure_fit(2) == FitConfig(proximal_mu=0.1, label_prior=0.25)
+    strategy.aggregate_evaluate(Metrics(10, 0.5, 0.5, 0.5, 0.7))  # no counts behind it
+    assert strategy.configure_fit(3).label_prior == 0.25
 
 
 def test_fedprox_changes_only_what_providers_are_asked():
