@@ -8,6 +8,7 @@ new session.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -18,8 +19,11 @@ import torch
 
 from flai.mpc.secure_combine import CombinedVectors, CombineSpec, secure_combine
 from flai.mpc.secure_sum import secure_sum
+from flai.mpc.secure_utilities import UtilitySpec, secure_utilities
 from flai.mpc.session import MpcSession, Triples, leave_session, run_in_session
 from flai.net import free_port
+from flai.valuation.shapley import Valuation
+from flai.valuation.utility import Valued, value_round
 
 AGGREGATOR = "aggregator"
 
@@ -88,6 +92,13 @@ class Aggregator:
     def secure_combine(self, session: MpcSession, spec: CombineSpec) -> CombinedVectors:
         """Receive a federated query's combined, disclosure-controlled partials."""
         return run_in_session(session, AGGREGATOR, lambda rank: secure_combine(spec, None))
+
+    def secure_utilities(self, session: MpcSession, spec: UtilitySpec,
+                         valuation: Valuation) -> Valued[str]:
+        """Drive ``valuation`` over the providers' coalition utilities, computed on shares:
+        each provider's value and every coalition's (log loss, accuracy), scalars only."""
+        drive = functools.partial(value_round, valuation, list(spec.providers))
+        return run_in_session(session, AGGREGATOR, lambda rank: secure_utilities(spec, None, drive))
 
 
 # Two threads, so that a computation waiting for the session hears at once that it is held;

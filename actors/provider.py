@@ -16,6 +16,7 @@ import hashlib
 import io
 import math
 import uuid
+from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
 
@@ -32,11 +33,18 @@ from flai.learning import features, local
 from flai.learning.models import ModelKind, load_vector, to_vector
 from flai.learning.strategy import FitConfig
 from flai.mpc.secure_sum import secure_sum
+from flai.mpc.secure_utilities import UtilityInput, UtilitySpec, secure_utilities
 from flai.mpc.session import MpcSession, run_in_session
 from flai.quality import QualityReport, validate_partition
+from flai.valuation.utility import validation_sample
 
 
 HOLDOUT_FRACTION = 0.2
+# Accepted contributions kept for their one valuation, newest last. A round accepts two (its
+# update and its evaluation counts) and is valued right after its aggregate is accepted;
+# the bound keeps a federation that serves unvalued jobs for months from holding every
+# update it ever aggregated.
+VALUATION_WINDOW = 8
 
 
 class ContributionRefused(RuntimeError):
@@ -72,6 +80,9 @@ class Provider(QueryParty):
         self._verdict: QualityReport | None = None
         self._staged: dict[str, torch.Tensor] = {}
         self._revealed: set[str] = set()
+        # Accepted contributions not valued yet: each can enter one valuation session, never
+        # another secure sum.
+        self._to_value: OrderedDict[str, torch.Tensor] = OrderedDict()
         # Drawn once per incarnation: Ray restarts a crashed actor as a new instance, which
         # has lost what this one staged.
         self._boot_id = uuid.uuid4().hex
@@ -174,7 +185,32 @@ class Provider(QueryParty):
             raise ContributionRefused(
                 f"{self.name}: {contribution_id} was never put into session {session_id}")
         self._revealed.add(contribution_id)
-        self._staged.pop(contribution_id, None)
+        if contribution_id in self._staged:
+            # The value the accepted sum holds: the one a valuation of the round must use.
+            self._to_value[contribution_id] = self._staged.pop(contribution_id)
+            while len(self._to_value) > VALUATION_WINDOW:
+                self._to_value.popitem(last=False)
+
+    def can_value(self, contribution_id: str) -> bool:
+        """Whether an accepted contribution still awaits its one valuation."""
+        return contribution_id in self._to_value
+
+    def join_secure_utilities(self, session: MpcSession, contribution_id: str,
+                              spec: UtilitySpec, seed: int) -> None:
+        """Put an accepted contribution and a sample of at most ``spec.rows`` holdout rows
+        (drawn with ``seed``) into ``session``'s coalition utilities. Returns nothing, by design.
+
+        Once only: the value is taken before the protocol runs, so a failed or replayed
+        valuation can never reveal a second set of utilities over the same update.
+        """
+        if contribution_id not in self._to_value:
+            raise ContributionRefused(
+                f"{self.name}: {contribution_id} is not an accepted contribution awaiting "
+                "valuation (never accepted, or valued already)")
+        staged = self._to_value.pop(contribution_id)
+        sample = validation_sample(*self._holdout_features, rows=spec.rows, seed=seed)
+        local = UtilityInput(staged, sample.features, sample.labels)
+        run_in_session(session, self.name, lambda rank: secure_utilities(spec, local))
 
     def withdraw(self, contribution_id: str) -> None:
         """Drop a staged value that will not be aggregated (its round went on without it)."""

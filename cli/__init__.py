@@ -35,6 +35,6 @@ def _attach(context: typer.Context) -> None:
         context.call_on_close(get_settings.cache_clear)
 
 
-from cli import chain, data, lineage, query, stack, training  # noqa: E402  (register commands)
+from cli import chain, data, lineage, query, rewards, stack, training  # noqa: E402  (register commands)
 
-__all__ = ["app", "chain", "data", "lineage", "query", "stack", "training"]
+__all__ = ["app", "chain", "data", "lineage", "query", "rewards", "stack", "training"]

@@ -14,7 +14,7 @@ from rich.table import Table
 from cli import app
 from flai.datasets import Dataset, Partitioning, partition_path, partitioning_for
 from flai.learning.models import ModelKind
-from flai.learning.strategy import ServerOptimiser
+from flai.learning.strategy import FitConfig, ServerOptimiser
 from flai.settings import get_settings
 from flai.validation import PreflightError, check_training
 
@@ -27,9 +27,11 @@ def demo(
     providers: Annotated[int | None, typer.Option(help="provider count (census only)")] = None,
     rounds: Annotated[int, typer.Option(min=1)] = 5,
 ) -> None:
-    """A complete training job on the embedded defaults, then the centrally trained baseline."""
+    """A complete paid training job on the embedded defaults (every round valued in MPC), the
+    centrally trained baseline, then the epoch's settlement and one provider's claim."""
     _run_training(dataset, partitioning_for(dataset, providers), rounds, ModelKind.LOGREG,
-                  ServerOptimiser.FEDAVG, mu=0.0, epochs=1, learning_rate=0.05, seed=0)
+                  ServerOptimiser.FEDAVG, mu=0.0, epochs=1,
+                  learning_rate=FitConfig().learning_rate, seed=0, paid=True)
 
 
 @app.command()
@@ -42,7 +44,7 @@ def train(
     mu: Annotated[float, typer.Option(help="FedProx proximal weight; 0 is FedAvg")] = 0.0,
     server: Annotated[ServerOptimiser, typer.Option(help="server-side optimiser")] = ServerOptimiser.FEDAVG,
     epochs: Annotated[int, typer.Option(min=1)] = 1,
-    learning_rate: Annotated[float, typer.Option()] = 0.05,
+    learning_rate: Annotated[float, typer.Option()] = FitConfig().learning_rate,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Train a model across providers with secure aggregation."""
@@ -73,13 +75,13 @@ def _preflight(dataset: Dataset, how: Partitioning, mu: float, learning_rate: fl
 
 def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelKind,
                   server: ServerOptimiser, mu: float, epochs: int, learning_rate: float,
-                  seed: int) -> None:
+                  seed: int, paid: bool = False) -> None:
     _preflight(dataset, how, mu, learning_rate, seed)
     from actors.federation import federation_for
     from actors.provider import HOLDOUT_FRACTION
     from cli.lineage import print_history
     from flai.learning.central import train_central
-    from flai.learning.strategy import FitConfig
+    from flai.valuation.shapley import ExactShapley
     from flows.fl_training import TrainingJob, fl_training
     from tasks.lineage import verify_history
 
@@ -89,7 +91,7 @@ def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelK
     fit = FitConfig(epochs=epochs, learning_rate=learning_rate)
     # Every run is a new task on chain: lineage is append-only, never rewritten.
     job = TrainingJob(new_task_id(federation.name, kind, seed), federation, kind, rounds, fit, mu,
-                      seed=seed, server=server)
+                      seed=seed, server=server, valuation=ExactShapley() if paid else None)
     table = Table(title=f"Federated training: {dataset.value}, {len(federation.providers)} "
                         f"providers, {kind.value}")
     for column in ("round", "participants", "dropped", "train loss", "fed. accuracy",
@@ -129,6 +131,21 @@ def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelK
                        f"{federated.balanced_accuracy - central.balanced_accuracy:+.4f}",
                        f"{federated.auc - central.auc:+.4f}", f"{federated.loss - central.loss:+.4f}")
     console.print(comparison)
+    if paid:
+        _settle_and_claim(federation.providers[0])
+
+
+def _settle_and_claim(provider: str) -> None:
+    """Settle the epoch the job's rounds fall in, show it, and claim one provider's reward."""
+    from cli.rewards import claim, settlement_table
+    from flows.reward_settlement import reward_settlement
+    from tasks.lineage import ledger
+
+    with console.status("Settling the epoch: the reward split, one Merkle root, badges"):
+        settlement = reward_settlement()
+    console.print(settlement_table(ledger(), settlement))
+    claim(provider, settlement.epoch)
+    console.print(settlement_table(ledger(), settlement))
 
 
 def _progress() -> Progress:

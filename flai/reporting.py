@@ -50,20 +50,23 @@ def artifact_key(*parts: str) -> str:
 def report_round(task_id: str, round_number: int, participants: Sequence[str],
                  dropped: Mapping[str, str], quality: Mapping[str, QualityReport],
                  train_loss: float, metrics: Metrics, model_cid: str, tx_hash: str,
-                 block_number: int) -> UUID:
+                 block_number: int, values: Mapping[str, float] | None = None) -> UUID:
     """Attach the round's table artifact to the current run (key ``fl-round-<task>``, a new
-    version of it each round)."""
+    version of it each round); ``values``, when the round was valued, get a column."""
     rows = []
     for name in sorted({*participants, *dropped, *quality}):
         report = quality.get(name)
-        rows.append({
+        row = {
             "provider": name,
             "in model": "yes" if name in participants else "no",
             "dropped because": dropped.get(name, ""),
             "quality gate": "not checked" if report is None else ("passed" if report.passed else "failed"),
             "rows checked": "" if report is None else report.rows,
             "expectations": "" if report is None else report.evaluated,
-        })
+        }
+        if values:
+            row["value"] = "" if name not in values else round(values[name], 6)
+        rows.append(row)
     description = (
         f"**Round {round_number}** of `{task_id}`: {len(participants)} participant(s); "
         f"federated accuracy {metrics.accuracy:.4f}, balanced accuracy "

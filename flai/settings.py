@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     # Kubo-compatible RPC API address such as "http://127.0.0.1:5001".
     ipfs_api: str | None = None
 
+    # Reward settlement (flai.rewards.split): FLAI base units (18 decimals) paid per epoch,
+    # split equally over the epoch's paying rounds, then over each round's providers by weight.
+    reward_epoch_pool: int = Field(1000 * 10**18, gt=0)
+    # Weight of a round's newest value in the exponential moving average of a provider's
+    # values over its rounds of an epoch (1.0: no smoothing).
+    reward_value_smoothing: float = Field(0.5, gt=0, le=1)
+
     seed: int = 0
 
     @model_validator(mode="after")

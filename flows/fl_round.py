@@ -20,13 +20,17 @@ from flai.learning.models import ModelKind
 from flai.learning.strategy import FedAvg
 from flai.quality import QualityReport
 from flai.reporting import report_round
+from flai.rewards.contributions import Contribution
+from flai.valuation.shapley import Valuation
 from tasks.evaluation import federated_evaluate
 from tasks.lineage import TaskSpec, record_lineage
-from tasks.local_training import train_locally
+from tasks.local_training import LocalTraining, train_locally
 from tasks.publish import publish_global_model
-from tasks.quality import check_quality
+from tasks.quality import QualityGate, check_quality
 from tasks.secure_aggregation import secure_aggregate
 from tasks.selection import select_participants
+from tasks.settlement import record_contributions
+from tasks.valuation import RoundValuation, value_contributions
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,12 @@ class RoundResult:
     tx_hash: str  # the transaction that recorded the round on chain
     block_number: int
     global_vector: torch.Tensor = field(repr=False)
+    valuation: RoundValuation | None = None  # None: the job values no round, or this one failed
+
+    @property
+    def values(self) -> dict[str, float]:
+        """Each participant's value in this round; empty when the round was not valued."""
+        return {} if self.valuation is None else self.valuation.values
 
 
 def in_round(step: Task, round_number: int) -> Task:
@@ -53,9 +63,11 @@ def in_round(step: Task, round_number: int) -> Task:
 
 
 def fl_round(federation: Federation, task_id: str, round_number: int, start: torch.Tensor,
-             kind: ModelKind, strategy: FedAvg, seed: int = 0) -> RoundResult:
+             kind: ModelKind, strategy: FedAvg, seed: int = 0,
+             valuation: Valuation | None = None) -> RoundResult:
     """Train the global model ``start`` for one round, as tasks of the current flow run, and
-    attach the round's table to that run."""
+    attach the round's table to that run. With ``valuation`` (a job that pays) the round
+    also values its participants' updates and records every provider's contribution."""
     round_id = f"{task_id}/round-{round_number}"
     features = feature_count(federation.dataset.schema)
     # Who is here.
@@ -72,12 +84,19 @@ def fl_round(federation: Federation, task_id: str, round_number: int, start: tor
         federation, training.contributors, f"{round_id}/update", len(start) + 1, round_number,
         selection.incarnations)
     model = strategy.aggregate_fit(start, aggregate.total[:-1], aggregate.total[-1].item())
+    # Value the updates in the accepted aggregate, in MPC: only coalition utilities are
+    # revealed, to the aggregator. A failed valuation leaves the round without values.
+    valued = None if valuation is None else in_round(value_contributions, round_number)(
+        federation, aggregate.parties, f"{round_id}/update", start, valuation, round_number,
+        seed + round_number, selection.incarnations)
     # Evaluate the new model where the data lives; only the summed counts are revealed.
     present = tuple(name for name in gate.passed
                     if name not in training.lost and name not in aggregate.dropped)
     evaluation = in_round(federated_evaluate, round_number)(
         federation, present, f"{round_id}/eval", model, kind, seed, round_number,
         selection.incarnations)
+    # The summed holdout counts give the federation's label prior for the next rounds.
+    strategy.aggregate_evaluate(evaluation.metrics)
     reports = [training.reports[name] for name in aggregate.parties]
     samples = sum(report.samples for report in reports)
     # Seal the model under the task's key and store it; record the round on chain.
@@ -105,8 +124,26 @@ def fl_round(federation: Federation, task_id: str, round_number: int, start: tor
         tx_hash=lineage.tx_hash,
         block_number=lineage.block_number,
         global_vector=model,
+        valuation=valued,
     )
+    if valuation is not None:
+        # What settlement pays from: every provider's samples, verdict, dropout and value.
+        in_round(record_contributions, round_number)(
+            task_id, round_number, _contributions(result, training, gate))
     report_round(task_id, round_number, result.participants, result.dropped, result.quality,
                  result.train_loss, result.metrics, result.model_cid, result.tx_hash,
-                 result.block_number)
+                 result.block_number, result.values)
     return result
+
+
+def _contributions(result: RoundResult, training: LocalTraining,
+                   gate: QualityGate) -> list[Contribution]:
+    """One contribution per provider the round knows of: selected, gated or dropped."""
+    names = sorted({*result.participants, *result.dropped, *result.quality})
+    return [Contribution(name,
+                         training.reports[name].samples if name in training.reports else 0,
+                         name in gate.passed,
+                         # Whose update is in the model contributed, whatever befell it later.
+                         "" if name in result.participants else result.dropped.get(name, ""),
+                         result.values.get(name))
+            for name in names]

@@ -23,9 +23,14 @@ from flai.learning.models import ModelKind, to_vector
 from flai.learning.strategy import FitConfig, ServerOptimiser, strategy_for
 from flai.reporting import CurvePoint, PublishedCurve, report_training
 from flai.settings import get_settings
+from flai.valuation.shapley import Valuation
 from flows.fl_round import RoundResult, fl_round
 from tasks.lineage import TaskSpec, resume_point
 from tasks.publish import content_store
+
+
+class TrainingJobError(ValueError):
+    """A training job asks for something the federation cannot do."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,16 @@ class TrainingJob:
     target_accuracy: float | None = None  # stop early once the federated accuracy reaches it
     seed: int = 0
     server: ServerOptimiser = ServerOptimiser.FEDAVG  # how the server applies the mean update
+    # How a job that pays values each round's updates, in MPC (``ExactShapley()``; past 8
+    # providers GTG-Shapley); None: a job that pays nobody, its rounds neither valued nor
+    # recorded for settlement.
+    valuation: Valuation | None = None
+
+    def __post_init__(self) -> None:
+        if self.valuation is not None and self.kind is not ModelKind.LOGREG:
+            # The coalition utilities run a logistic regression's forward pass on shares.
+            raise TrainingJobError(f"valuation is computed for {ModelKind.LOGREG.value} "
+                                   f"models only, not {self.kind.value}")
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,7 @@ def fl_training(job: TrainingJob,
     remaining = () if _reached(job, start.accuracy) else range(start.rounds_done + 1, job.rounds + 1)
     for round_number in remaining:
         result = fl_round(job.federation, job.task_id, round_number, vector, job.kind, strategy,
-                          job.seed)
+                          job.seed, job.valuation)
         results.append(result)
         vector = result.global_vector
         if on_round is not None:

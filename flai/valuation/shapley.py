@@ -13,7 +13,6 @@ over all its coalitions, so strategies ask for as many coalitions at once as the
 
 from __future__ import annotations
 
-import itertools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
