@@ -13,8 +13,7 @@ from rich.table import Table
 
 from cli import app
 from flai.datasets import Dataset, Partitioning, partition_path, partitioning_for
-from flai.learning.models import ModelKind
-from flai.learning.strategy import FitConfig, ServerOptimiser
+from flai.learning.config import FitConfig, ModelKind, ServerOptimiser
 from flai.settings import get_settings
 from flai.validation import PreflightError, check_training
 

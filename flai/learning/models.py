@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 import torch
 from torch import nn
 
+from flai.learning.config import ModelKind
 
-class ModelKind(str, Enum):
-    LOGREG = "logreg"
-    MLP = "mlp"
-
-    def build(self, features: int, seed: int) -> nn.Module:
-        """A freshly initialised model; the same seed gives the same weights everywhere."""
-        torch.manual_seed(seed)
-        if self is ModelKind.LOGREG:
-            return nn.Linear(features, 1)
-        return nn.Sequential(nn.Linear(features, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(),
-                             nn.Linear(32, 1))
+__all__ = ["ModelKind", "load_vector", "to_vector"]
 
 
 def to_vector(model: nn.Module) -> torch.Tensor:

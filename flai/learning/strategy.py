@@ -12,44 +12,15 @@ Every strategy learns the federation's label prior from the summed evaluation co
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from enum import Enum
+from dataclasses import replace
 
 import torch
 
+from flai.learning.config import FitConfig, LocalOptimiser, ServerOptimiser
 from flai.learning.metrics import Metrics
 
-
-class LocalOptimiser(str, Enum):
-    """How a provider steps through its own rows."""
-
-    # Plain SGD, as in FedAvg (McMahan et al., 2017) and Flower's examples. Adam scales each
-    # weight's step by that weight's own gradient history, so on a shard of (almost) one
-    # class rarely active features' weights are pushed towards that class as far as the rest.
-    # On census over 8 providers (the 134,128-row shard holds 1 positive) one round of Adam
-    # (lr 0.05) moved that shard's model by 9.9 (SGD: 3.5), and the global model predicted
-    # nothing positive: AUC 0.57, log loss 1.26 after 5 rounds (bench/model_quality.py).
-    SGD = "sgd"
-    ADAM = "adam"
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """What each provider is asked to do in a round."""
-
-    epochs: int = 1
-    batch_size: int = 64
-    # For SGD on features scaled to [0, 1] (0.05 suits Adam). FedAvg's model moves less per
-    # round than central SGD per epoch; census over 8 providers, 5 rounds, AUC gap to central
-    # at 0.5 / 1.0 / 2.0: 1.8 / 1.0 / 0.5 points. Central's own last iterate is noisy at 2.0.
-    learning_rate: float = 2.0
-    optimiser: LocalOptimiser = LocalOptimiser.SGD
-    proximal_mu: float = 0.0  # FedProx: weight of (mu/2)*||w - w_global||^2 in the local loss
-    # The federation's positive rate. Given, each provider trains its logits shifted by its own
-    # label prior against it (logit adjustment, Menon et al., ICLR 2021), so a label-skewed
-    # shard fits the federation's model instead of its own base rate.
-    # None: no shift (plain FedAvg).
-    label_prior: float | None = None
+__all__ = ["FitConfig", "LocalOptimiser", "ServerOptimiser", "FedAvg", "FedProx", "FedAvgM",
+           "FedAdagrad", "FedAdam", "FedYogi", "strategy_for"]
 
 
 class FedAvg:
@@ -185,16 +156,6 @@ class FedYogi(FedOpt):
 
     def second_moment(self, v: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         return v - (1 - self.beta_2) * delta**2 * torch.sign(v - delta**2)
-
-
-class ServerOptimiser(str, Enum):
-    """How the server turns the mean update into the next model."""
-
-    FEDAVG = "fedavg"  # add it
-    FEDAVGM = "fedavgm"
-    FEDADAGRAD = "fedadagrad"
-    FEDADAM = "fedadam"
-    FEDYOGI = "fedyogi"
 
 
 _SERVER_OPTIMISERS: dict[ServerOptimiser, type[FedAvg]] = {
