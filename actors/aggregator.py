@@ -12,8 +12,6 @@ import functools
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-
 import ray
 import torch
 
@@ -21,22 +19,10 @@ from flai.mpc.secure_combine import CombinedVectors, CombineSpec, secure_combine
 from flai.mpc.secure_sum import secure_sum
 from flai.mpc.secure_utilities import UtilitySpec, secure_utilities
 from flai.mpc.session import MpcSession, Triples, leave_session, run_in_session
+from actors.reports import AGGREGATOR, OpenedSession, SessionBusy
 from flai.net import free_port
 from flai.valuation.shapley import Valuation
 from flai.valuation.utility import Valued, value_round
-
-AGGREGATOR = "aggregator"
-
-
-class SessionBusy(RuntimeError):
-    """Another computation holds the federation's session; ask again once it has ended."""
-
-
-@dataclass(frozen=True)
-class OpenedSession:
-    session: MpcSession
-    formed: bool  # a new session: its parties rendezvous before the computation runs
-
 
 class Aggregator:
     def __init__(self, host: str, timeout_s: float) -> None:

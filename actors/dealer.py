@@ -12,10 +12,8 @@ import threading
 import ray
 import torch
 
+from actors.reports import DEALER
 from flai.mpc.session import MpcSession, run_dealer
-
-DEALER = "dealer"
-
 
 class Dealer:
     def __init__(self) -> None:

@@ -16,9 +16,7 @@ from typing import Any
 import ray
 from ray.actor import ActorHandle
 
-from actors.aggregator import AGGREGATOR, AggregatorActor
-from actors.dealer import DEALER, DealerActor
-from actors.provider import ProviderActor
+from actors.reports import AGGREGATOR, DEALER
 from flai.datasets import (
     Dataset,
     Partitioning,
@@ -75,26 +73,47 @@ def start(federation: Federation, settings: Settings | None = None) -> dict[str,
     """
     settings = settings or get_settings()
     connect(settings)
-    for provider_name in federation.providers:
-        data_file: Path = partition_path(settings.data_dir, federation.split or federation.name,
-                                         provider_name, federation.dataset.schema.name)
-        resources = ({f"{settings.provider_resource_prefix}:{provider_name}": 0.001}
-                     if settings.provider_resource_prefix else None)
-        ProviderActor.options(
-            name=federation.actor_name(provider_name), get_if_exists=True, lifetime="detached",
-            resources=resources,
-        ).remote(provider_name, federation.dataset, data_file, settings.max_update_norm,
-                 seed=settings.seed)
-    aggregator_handle = AggregatorActor.options(
-        name=federation.actor_name(AGGREGATOR), get_if_exists=True, lifetime="detached",
-    ).remote(settings.mpc_host, settings.mpc_timeout_s)
-    dealer_handle = DealerActor.options(
-        name=federation.actor_name(DEALER), get_if_exists=True, lifetime="detached").remote()
-    ray.get([aggregator_handle.ping.remote(), dealer_handle.ping.remote()],
+    missing = [party for party in (*federation.providers, AGGREGATOR, DEALER)
+               if not _running(federation, party)]
+    if missing:
+        _create(federation, missing, settings)
+    ray.get([aggregator(federation).ping.remote(), dealer(federation).ping.remote()],
             timeout=settings.provider_call_timeout_s)
     _, failed = call_each(federation, federation.providers, lambda p: p.ping.remote(),
                           settings.provider_call_timeout_s)
     return failed
+
+
+def _running(federation: Federation, party: str) -> bool:
+    try:
+        ray.get_actor(federation.actor_name(party))
+    except ValueError:
+        return False
+    return True
+
+
+def _create(federation: Federation, parties: list[str], settings: Settings) -> None:
+    """Create the named parties' actors (one already there under its name is kept)."""
+    # The actor classes load torch and the providers' stack: a process attaching to a running
+    # federation never imports them.
+    from actors.aggregator import AggregatorActor
+    from actors.dealer import DealerActor
+    from actors.provider import ProviderActor
+
+    for party in parties:
+        options = {"name": federation.actor_name(party), "get_if_exists": True,
+                   "lifetime": "detached"}
+        if party == AGGREGATOR:
+            AggregatorActor.options(**options).remote(settings.mpc_host, settings.mpc_timeout_s)
+        elif party == DEALER:
+            DealerActor.options(**options).remote()
+        else:
+            data_file: Path = partition_path(settings.data_dir, federation.split or federation.name,
+                                             party, federation.dataset.schema.name)
+            resources = ({f"{settings.provider_resource_prefix}:{party}": 0.001}
+                         if settings.provider_resource_prefix else None)
+            ProviderActor.options(**options, resources=resources).remote(
+                party, federation.dataset, data_file, settings.max_update_norm, seed=settings.seed)
 
 
 def provider(federation: Federation, name: str) -> ActorHandle:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from flai.mpc.secure_combine import secure_combine
 from flai.mpc.session import MpcSession, run_in_session
 from flai.query_types import CombineSpec, PartialVectors
 
@@ -96,6 +95,8 @@ class QueryParty:
         The combination itself checks that every party derived the same plan before any
         share exists. A failed session spends the partials too: a query is answered once.
         """
+        from flai.mpc.secure_combine import secure_combine  # loads torch: only where it runs
+
         if not self.can_combine(query_id) or self._query_partials[query_id][0].digest.hex() != plan_digest:
             raise QuerySessionRefused(f"{self.name}: no uncombined query {query_id} with that plan")
         spec, partials = self._query_partials.pop(query_id)

@@ -1,8 +1,14 @@
-"""What may cross a provider actor's boundary: metadata only, never rows or updates."""
+"""What crosses an actor's boundary: metadata only, never rows or updates; and the names of the
+parties that hold no data. Nothing here loads torch, so an orchestrator can import it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from flai.mpc.session import MpcSession
+
+AGGREGATOR = "aggregator"  # rank 0 of every session; owns no data, learns only results
+DEALER = "dealer"  # deals Beaver triples; holds no data, learns nothing
 
 
 @dataclass(frozen=True)
@@ -37,3 +43,13 @@ class FitReport:
 class EvalReport:
     provider: str
     samples: int
+
+
+class SessionBusy(RuntimeError):
+    """Another computation holds the federation's session; ask again once it has ended."""
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    session: MpcSession
+    formed: bool  # a new session: its parties rendezvous before the computation runs

@@ -24,7 +24,7 @@ def _attach(context: typer.Context) -> None:
     """Use the stack running for the data directory (``flai up``), when one runs: its Prefect
     server, chain, content store and, with ``--ray``, its federations. For this command only;
     an explicit environment variable still wins."""
-    from deployments.stack import attached_env
+    from deployments.attach import attached_env
     from flai.settings import environment, get_settings
 
     stack_env = {name: value for name, value in attached_env(get_settings().data_dir).items()

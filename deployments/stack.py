@@ -43,6 +43,7 @@ import httpx
 import psutil
 
 from deployments import anvil, federations, ipfs, processes, runs
+from deployments.attach import SERVER
 from deployments.processes import Managed, ProcessError, ProcessStartError, accepts, port_free, port_of
 from flai.settings import Settings
 from flai.stack import (
@@ -66,7 +67,6 @@ SERVER_READY_TIMEOUT_S = 180.0  # the first start migrates the database; slow on
 WORKER_READY_TIMEOUT_S = 90.0
 RAY_READY_TIMEOUT_S = 120.0
 
-SERVER = "prefect-server"
 WORKER = "prefect-worker"
 ANVIL = anvil.NODE
 IPFS = "ipfs"  # also the name of its repository under the stack directory
@@ -222,16 +222,6 @@ def client_env(config: StackConfig) -> dict[str, str]:
         env["RAY_AUTH_MODE"] = "token"
         env["RAY_AUTH_TOKEN_PATH"] = str(_ray_token_file(config))
     return env
-
-
-def attached_env(data_dir: Path) -> dict[str, str]:
-    """The client environment of the stack running for ``data_dir`` (its env file, trusted
-    while the stack's Prefect server lives); empty when no stack runs there."""
-    path = data_dir / "stack" / "env"
-    if not path.is_file() or _part(data_dir / "stack", SERVER).process() is None:
-        return {}
-    assignments = (shlex.split(line)[-1] for line in path.read_text().splitlines() if line)
-    return dict(assignment.split("=", 1) for assignment in assignments)
 
 
 def write_env_file(config: StackConfig) -> Path:

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import matplotlib
@@ -30,9 +31,11 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 
-from flai.learning.metrics import Metrics  # noqa: E402
 from flai.quality import QualityReport  # noqa: E402
 from flai.storage import ContentStore  # noqa: E402
+
+if TYPE_CHECKING:
+    from flai.learning.metrics import Metrics
 
 __all__ = ["CurvePoint", "PublishedCurve", "artifact_key", "dropout_lines", "report_round",
            "report_training", "training_curve_png"]

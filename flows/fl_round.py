@@ -64,14 +64,14 @@ def in_round(step: Task, round_number: int) -> Task:
 
 def fl_round(federation: Federation, task_id: str, round_number: int, start: torch.Tensor,
              kind: ModelKind, strategy: FedAvg, seed: int = 0,
-             valuation: Valuation | None = None) -> RoundResult:
+             valuation: Valuation | None = None, min_stake: int = 0) -> RoundResult:
     """Train the global model ``start`` for one round, as tasks of the current flow run, and
     attach the round's table to that run. With ``valuation`` (a job that pays) the round
     also values its participants' updates and records every provider's contribution."""
     round_id = f"{task_id}/round-{round_number}"
     features = feature_count(federation.dataset.schema)
     # Who is here.
-    selection = in_round(select_participants, round_number)(federation)
+    selection = in_round(select_participants, round_number)(federation, min_stake)
     # Each provider checks its own data; those that fail sit the round out.
     gate = in_round(check_quality, round_number)(federation, selection.participants)
     # Train where the data lives; each provider stages its update.

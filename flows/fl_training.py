@@ -48,6 +48,9 @@ class TrainingJob:
     # providers GTG-Shapley); None: a job that pays nobody, its rounds neither valued nor
     # recorded for settlement.
     valuation: Valuation | None = None
+    # FLAI base units each provider must have bonded in ProviderStaking to be selected (a paid
+    # task's minimum); 0: no stake required.
+    min_stake: int = 0
 
     def __post_init__(self) -> None:
         if self.valuation is not None and self.kind is not ModelKind.LOGREG:
@@ -100,7 +103,7 @@ def fl_training(job: TrainingJob,
     remaining = () if _reached(job, start.accuracy) else range(start.rounds_done + 1, job.rounds + 1)
     for round_number in remaining:
         result = fl_round(job.federation, job.task_id, round_number, vector, job.kind, strategy,
-                          job.seed, job.valuation)
+                          job.seed, job.valuation, job.min_stake)
         results.append(result)
         vector = result.global_vector
         if on_round is not None:

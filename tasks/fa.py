@@ -34,7 +34,7 @@ from flai.privacy_ledger import (
     noise_multiplier,
 )
 from flai.settings import get_settings
-from tasks.lineage import ledger
+from tasks.chain import ledger
 from tasks.secure_aggregation import RoundFailed, SecureSession, run_secure_session
 
 

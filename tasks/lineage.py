@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from functools import cache
-from pathlib import Path
 
 import duckdb
 import torch
@@ -44,6 +42,7 @@ from flai.learning.models import ModelKind
 from flai.learning.strategy import FitConfig
 from flai.lineage import LineageEntry, LineageMirror, model_context, participants_commitment
 from flai.settings import get_settings
+from tasks.chain import ledger
 from flai.storage import StorageDaemonError, StorageError, compute_cid
 from tasks.publish import content_store, model_vector
 
@@ -87,19 +86,6 @@ class RoundLineage:
     tx_hash: str
     block_number: int
     already_recorded: bool
-
-
-def ledger() -> Ledger:
-    """The Ledger of the configured chain, opened once per process and configuration."""
-    settings = get_settings()
-    key = settings.chain_private_key
-    return _ledger(settings.data_dir / "chain", settings.chain_url,
-                   key.get_secret_value() if key else None)
-
-
-@cache
-def _ledger(state_dir: Path, url: str | None, private_key: str | None) -> Ledger:
-    return Ledger.open(state_dir, url, private_key=private_key)
 
 
 def round_transactions(chain: Ledger, task_id: str, chain_round: int | None = None,

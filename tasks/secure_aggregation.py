@@ -21,19 +21,21 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
-import torch
 from ray.actor import ActorHandle
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from actors import federation as fed
-from actors.aggregator import OpenedSession, SessionBusy
+from actors.reports import OpenedSession, SessionBusy
 from flai.mpc.session import MpcSession, wait_listening
 from flai.settings import Settings, get_settings
 from tasks.selection import departed, reachable
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 

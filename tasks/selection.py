@@ -61,10 +61,27 @@ def departed(federation: fed.Federation, incarnations: Mapping[str, str], names:
 
 
 @task(cache_policy=NO_CACHE)
-def select_participants(federation: fed.Federation) -> Selection:
+def select_participants(federation: fed.Federation, min_stake: int = 0) -> Selection:
+    """The providers that answer now and, for a task that requires it, have bonded at least
+    ``min_stake`` (FLAI base units) in ``ProviderStaking``."""
     found = reachable(federation, federation.providers, get_settings().ping_timeout_s)
     selection = replace(found, dropped={name: f"{why} at selection"
                                         for name, why in found.dropped.items()})
+    if min_stake:
+        selection = _staked(selection, min_stake)
     if selection.dropped:
         get_run_logger().warning("dropped before the round: %s", selection.dropped)
     return selection
+
+
+def _staked(selection: Selection, min_stake: int) -> Selection:
+    """``selection`` without the providers whose bonded stake is below ``min_stake``."""
+    from tasks.lineage import ledger
+    from tasks.settlement import provider_accounts
+
+    chain, accounts = ledger(), provider_accounts(selection.participants)
+    short = {name: f"stake below the task's minimum of {min_stake / 10**18:g} FLAI"
+             for name in selection.participants if not chain.eligible(accounts[name], min_stake)}
+    return replace(selection,
+                   participants=tuple(name for name in selection.participants if name not in short),
+                   dropped=selection.dropped | short)
