@@ -62,12 +62,14 @@ def in_round(step: Task, round_number: int) -> Task:
     return step.with_options(task_run_name=f"round-{round_number}/{step.name.replace('_', '-')}")
 
 
-def fl_round(federation: Federation, task_id: str, round_number: int, start: torch.Tensor,
+def fl_round(federation: Federation, spec: TaskSpec, round_number: int, start: torch.Tensor,
              kind: ModelKind, strategy: FedAvg, seed: int = 0,
              valuation: Valuation | None = None, min_stake: int = 0) -> RoundResult:
-    """Train the global model ``start`` for one round, as tasks of the current flow run, and
+    """Train the global model ``start`` for one round of the task ``spec`` registers (as asked
+    in round 1, whatever the strategy learns later), as tasks of the current flow run, and
     attach the round's table to that run. With ``valuation`` (a job that pays) the round
     also values its participants' updates and records every provider's contribution."""
+    task_id = spec.task_id
     round_id = f"{task_id}/round-{round_number}"
     features = feature_count(federation.dataset.schema)
     # Who is here.
@@ -102,8 +104,6 @@ def fl_round(federation: Federation, task_id: str, round_number: int, start: tor
     # Seal the model under the task's key and store it; record the round on chain.
     published = in_round(publish_global_model, round_number)(task_id, round_number, kind, features,
                                                              model)
-    spec = TaskSpec(task_id, federation.dataset.schema.name, kind.value, features,
-                    type(strategy).__name__, strategy.configure_fit(1), seed)
     lineage = in_round(record_lineage, round_number)(
         spec, round_number, published, aggregate.parties, gate.report_hash, evaluation.metrics,
         samples)

@@ -84,7 +84,7 @@ def fl_training(job: TrainingJob,
                 on_round: Callable[[RoundResult], None] | None = None) -> TrainingResult:
     strategy = strategy_for(job.mu, job.fit, job.server)
     features = feature_count(job.federation.dataset.schema)
-    # The spec each round registers the task with (the same fields, built the same way).
+    # The spec every round registers the task with: what round 1 asks of the providers.
     spec = TaskSpec(job.task_id, job.federation.dataset.schema.name, job.kind.value, features,
                     type(strategy).__name__, strategy.configure_fit(1), job.seed)
     # Where the chain says this task stands; read before any actor starts.
@@ -102,7 +102,7 @@ def fl_training(job: TrainingJob,
     # Recorded rounds that already reached the target leave nothing to train.
     remaining = () if _reached(job, start.accuracy) else range(start.rounds_done + 1, job.rounds + 1)
     for round_number in remaining:
-        result = fl_round(job.federation, job.task_id, round_number, vector, job.kind, strategy,
+        result = fl_round(job.federation, spec, round_number, vector, job.kind, strategy,
                           job.seed, job.valuation, job.min_stake)
         results.append(result)
         vector = result.global_vector
