@@ -25,19 +25,15 @@ from typing import Any
 from eth_account import Account
 from eth_utils import is_address, keccak, to_checksum_address
 
+from flai.rewards.errors import RewardsInputError
+
 FORMAT = "flai.contributions/1"
 ACCOUNT_KEY_MATERIAL = "provider-accounts"
 """The key store entry whose 32 bytes every provider account of a data directory derives from."""
 
 
-class ContributionRecordError(ValueError):
+class ContributionRecordError(RewardsInputError):
     """A contribution record, or a part of one, is malformed."""
-
-    def __init__(self, field: str, value: object, expected: str) -> None:
-        super().__init__(f"{field}={value!r}: expected {expected}")
-        self.field = field
-        self.value = value
-        self.expected = expected
 
 
 @dataclass(frozen=True)

@@ -17,20 +17,16 @@ from typing import Any
 from eth_utils import is_address, to_bytes, to_checksum_address
 from murky_tree import StandardMerkleTree
 
+from flai.rewards.errors import RewardsInputError
+
 LEAF_ENCODING = ("uint256", "uint256", "address", "uint256")
 """The ABI types of a leaf: ``(epoch, index, account, amount)``."""
 
 _UINT256 = 2**256
 
 
-class EpochTreeValueError(ValueError):
+class EpochTreeValueError(RewardsInputError):
     """A payout cannot be put in an epoch's tree."""
-
-    def __init__(self, field: str, value: object, expected: str) -> None:
-        super().__init__(f"{field}={value!r}: expected {expected}")
-        self.field = field
-        self.value = value
-        self.expected = expected
 
 
 @dataclass(frozen=True)

@@ -28,16 +28,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from flai.rewards.contributions import ContributionRecord
+from flai.rewards.errors import RewardsInputError
 
 
-class RewardSplitError(ValueError):
+class RewardSplitError(RewardsInputError):
     """The split cannot be made from these inputs."""
-
-    def __init__(self, field: str, value: object, expected: str) -> None:
-        super().__init__(f"{field}={value!r}: expected {expected}")
-        self.field = field
-        self.value = value
-        self.expected = expected
 
 
 @dataclass(frozen=True)
