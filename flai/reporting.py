@@ -112,6 +112,7 @@ class PublishedCurve:
 def training_curve_png(task_id: str, points: Sequence[CurvePoint]) -> bytes:
     """A PNG of accuracy, balanced accuracy and AUC (left) and losses (right) per round.
 
+    >>> from flai.learning.metrics import Metrics
     >>> point = CurvePoint(1, 0.6, Metrics(10, 0.8, 0.75, 0.85, 0.5))
     >>> training_curve_png("t", [point]).startswith(b"\\x89PNG")
     True
