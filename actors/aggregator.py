@@ -48,20 +48,20 @@ class Aggregator:
         Raises ``SessionBusy`` while another computation holds the session."""
         with self._lease:
             if time.monotonic() < self._held_until:
-                raise SessionBusy(f"a computation holds session {self._session.session_id}")
+                raise SessionBusy("another computation holds the federation's session")
             # As long as an orchestrator waits for a computation's parties
             # (tasks.secure_aggregation), and then some.
             self._held_until = time.monotonic() + (len(providers) + 4) * self.timeout_s
             current, clean = self._session, self._clean
             self._clean = False  # unknown until the orchestrator reports on this computation
-        parties = (AGGREGATOR, *providers)
-        if (current is not None and clean and current.parties == parties
-                and current.triples is triples):
-            return OpenedSession(current, formed=False)
-        leave_session()
-        self._session = MpcSession(uuid.uuid4().hex, parties, self.host, free_port(self.host),
-                                   self.timeout_s, triples)
-        return OpenedSession(self._session, formed=True)
+            parties = (AGGREGATOR, *providers)
+            if (current is not None and clean and current.parties == parties
+                    and current.triples is triples):
+                return OpenedSession(current, formed=False)
+            leave_session()
+            self._session = MpcSession(uuid.uuid4().hex, parties, self.host,
+                                       free_port(self.host), self.timeout_s, triples)
+            return OpenedSession(self._session, formed=True)
 
     def computation_ended(self, session_id: str, clean: bool) -> None:
         """The orchestrator's word on the last computation over ``session_id``: every party
