@@ -201,8 +201,14 @@ class Provider(QueryParty):
         (drawn with ``seed``) into ``session``'s coalition utilities. Returns nothing, by design.
 
         Once only: the value is taken before the protocol runs, so a failed or replayed
-        valuation can never reveal a second set of utilities over the same update.
+        valuation can never reveal a second set of utilities over the same update. A sample
+        smaller than the data owners' ``min_group_size`` is refused: a utility over a few rows
+        would be a statement about those patients.
         """
+        floor = self.dataset.policy.min_group_size
+        if spec.rows < floor:
+            raise ContributionRefused(f"{self.name}: a validation sample of {spec.rows} row(s) "
+                                      f"is below the data's policy minimum of {floor}")
         if contribution_id not in self._to_value:
             raise ContributionRefused(
                 f"{self.name}: {contribution_id} is not an accepted contribution awaiting "

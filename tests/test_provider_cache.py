@@ -193,3 +193,16 @@ def test_importing_the_actors_loads_no_heavy_library():
         print(sorted(m for m in {HEAVY!r} if m in sys.modules))
     """)
     assert printed == "[]"
+
+
+def test_a_valuation_sample_below_the_policy_minimum_is_refused_and_spends_nothing(partition):
+    from actors.provider import ContributionRefused
+    from flai.mpc.secure_utilities import UtilitySpec
+
+    party = provider(partition)
+    party._to_value["c"] = torch.zeros(3, dtype=torch.float64)
+    floor = party.dataset.policy.min_group_size
+    spec = UtilitySpec(("cleveland",), torch.zeros(2, dtype=torch.float64), rows=floor - 1)
+    with pytest.raises(ContributionRefused, match="below the data's policy minimum"):
+        party.join_secure_utilities(None, "c", spec, seed=0)
+    assert "c" in party._to_value  # still there for a valuation that respects the floor
