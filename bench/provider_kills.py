@@ -48,7 +48,7 @@ from contracts import keccak_id  # noqa: E402
 from flai.datasets import Dataset, Partitioning, federation_name, write_partitions  # noqa: E402
 from flai.settings import get_settings  # noqa: E402
 from flows.fl_training import TrainingJob, fl_training  # noqa: E402
-from tasks.lineage import ledger  # noqa: E402
+from tasks.chain import ledger  # noqa: E402
 
 
 @dataclass

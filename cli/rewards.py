@@ -97,7 +97,7 @@ def _failures() -> Iterator[None]:
 
 
 def _chain() -> Ledger:
-    from tasks.lineage import ledger
+    from tasks.chain import ledger
 
     return ledger()
 

@@ -138,7 +138,7 @@ def _settle_and_claim(provider: str) -> None:
     """Settle the epoch the job's rounds fall in, show it, and claim one provider's reward."""
     from cli.rewards import claim, settlement_table
     from flows.reward_settlement import reward_settlement
-    from tasks.lineage import ledger
+    from tasks.chain import ledger
 
     with console.status("Settling the epoch: the reward split, one Merkle root, badges"):
         settlement = reward_settlement()

@@ -76,7 +76,7 @@ def select_participants(federation: fed.Federation, min_stake: int = 0) -> Selec
 
 def _staked(selection: Selection, min_stake: int) -> Selection:
     """``selection`` without the providers whose bonded stake is below ``min_stake``."""
-    from tasks.lineage import ledger
+    from tasks.chain import ledger
     from tasks.settlement import provider_accounts
 
     chain, accounts = ledger(), provider_accounts(selection.participants)

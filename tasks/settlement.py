@@ -54,7 +54,7 @@ from flai.rewards.contributions import (
 from flai.rewards.split import EpochSplit, ProviderReward, split_epoch
 from flai.settings import get_settings
 from flai.storage import StorageDaemonError
-from tasks.lineage import ledger
+from tasks.chain import ledger
 from tasks.publish import content_store
 
 CONTRIBUTIONS_KIND = "flai.contributions/1"

@@ -20,7 +20,7 @@ from flai.datasets.heart import POLICY
 from flai.privacy_ledger import PrivacyBudgetExceeded, PrivacyLedger, chain_budget
 from flows.fa_query import fa_query
 from tasks.fa import QueryFailed
-from tasks.lineage import ledger
+from tasks.chain import ledger
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from actors import federation as fed
 from cli.rewards import deposit
 from flows.fl_training import TrainingJob, fl_training
-from tasks.lineage import ledger
+from tasks.chain import ledger
 from tasks.settlement import provider_accounts
 
 pytestmark = pytest.mark.slow

@@ -35,7 +35,7 @@ from flai.settings import get_settings
 from flai.valuation.shapley import ExactShapley
 from flai.valuation.utility import CoalitionUtility, Quality, coalition_qualities, validation_sample
 from flows.fl_training import TrainingJob, fl_training
-from tasks.lineage import ledger
+from tasks.chain import ledger
 from tasks.publish import content_store
 from tasks.secure_aggregation import RoundFailed, run_secure_session, secure_sum_over
 from tasks.settlement import contributions_key

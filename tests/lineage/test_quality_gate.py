@@ -13,7 +13,7 @@ from contracts import keccak_id
 from flai.datasets import Dataset, partition_path
 from flai.lineage import combined_quality_hash, participants_commitment
 from flows.fl_training import TrainingJob, fl_training
-from tasks.lineage import ledger
+from tasks.chain import ledger
 
 pytestmark = pytest.mark.slow
 

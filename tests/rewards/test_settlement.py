@@ -22,7 +22,7 @@ from flai.rewards import epoch_tree
 from flai.rewards.contributions import Contribution
 from flai.settings import get_settings
 from flows.reward_settlement import reward_settlement
-from tasks.lineage import ledger
+from tasks.chain import ledger
 from tasks.settlement import (
     RecordedContributions,
     Settlement,
