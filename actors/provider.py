@@ -1,8 +1,9 @@
 """A data provider: its partition, its local training and its MPC party, in one actor.
 
 The partition is read from the provider's own Parquet file and never leaves the actor. Model
-updates and evaluation counts are staged here under a contribution id and leave only as a
-masked share inside a secure-sum session (``flai.mpc.secure_sum``).
+updates and evaluation counts (overall, and per group of the sensitive attribute) are staged
+here under a contribution id and leave only as a masked share inside a secure-sum session
+(``flai.mpc.secure_sum``).
 
 The file's bytes are hashed once at load: that digest is the data version. Work that depends
 only on the data is done once per version: the quality verdict (kept on disk next to the
@@ -29,7 +30,7 @@ from actors.query_party import QueryParty
 from actors.reports import EvalReport, FitReport, Incarnation, ProviderInfo
 from flai.datasets import Dataset
 from flai.datasets.partition import holdout_split
-from flai.learning import features, local
+from flai.learning import fairness, features, local
 from flai.learning.models import ModelKind, load_vector, to_vector
 from flai.learning.strategy import FitConfig
 from flai.mpc.secure_sum import secure_sum
@@ -141,6 +142,19 @@ class Provider(QueryParty):
         X, y = self._holdout_features
         model = load_vector(kind.build(X.shape[1], seed), global_vector)
         self._staged[contribution_id] = local.evaluation_counts(model, X, y)
+        return EvalReport(self.name, len(y))
+
+    def evaluate_by_group(self, contribution_id: str, global_vector: torch.Tensor,
+                          kind: ModelKind, seed: int) -> EvalReport:
+        """Stage the global model's confusion counts per group of the data set's sensitive
+        attribute on the local holdout (``flai.learning.fairness``). Like ``evaluate``'s, the
+        counts leave only as a masked share of a secure sum (``join_secure_sum``)."""
+        X, y = self._holdout_features
+        model = load_vector(kind.build(X.shape[1], seed), global_vector)
+        schema = self.dataset.schema
+        self._staged[contribution_id] = fairness.group_counts(
+            model, X, y, fairness.group_of_rows(self._holdout, schema),
+            len(fairness.sensitive_attribute(schema).domain))
         return EvalReport(self.name, len(y))
 
     # Encoded on first use and kept: the rows never change within an incarnation. Training

@@ -35,6 +35,19 @@ def _attach(context: typer.Context) -> None:
         context.call_on_close(get_settings.cache_clear)
 
 
-from cli import chain, data, lineage, query, rewards, stack, training  # noqa: E402  (register commands)
+from cli import (  # noqa: E402  (register commands)
+    chain,
+    dao,
+    data,
+    demo,
+    inference,
+    lineage,
+    market,
+    query,
+    rewards,
+    stack,
+    training,
+)
 
-__all__ = ["app", "chain", "data", "lineage", "query", "rewards", "stack", "training"]
+__all__ = ["app", "chain", "dao", "data", "demo", "inference", "lineage", "market", "query",
+           "rewards", "stack", "training"]

@@ -33,7 +33,6 @@ app.add_typer(stake_app, name="stake")
 console = Console()
 
 WEI = 10**18
-GAS_FLOAT = 10**17  # wei sent to a provider account that cannot pay for its staking transaction
 
 EpochOption = Annotated[int | None, typer.Option(min=1, help="default: the last settled epoch")]
 
@@ -122,7 +121,8 @@ def settlement_table(chain: Ledger, settlement: Settlement) -> Table:
     """One row per provider: rounds (and those it was paid for), value, share, amount, claimed."""
     leaves = {r.provider: i for i, r in enumerate(settlement.paid)}
     table = Table(title=f"Rewards of epoch {settlement.epoch}: "
-                        f"{flai_text(settlement.split.total)} FLAI over {len(settlement.records)} round(s)")
+                        f"{flai_text(settlement.split.total)} FLAI for {len(settlement.tasks)} "
+                        f"accepted task(s), {len(settlement.records)} round(s)")
     table.add_column("provider", no_wrap=True)
     for column in ("rounds", "paid", "value", "share", "FLAI", "claimed"):
         table.add_column(column, justify="right", no_wrap=True)
@@ -198,18 +198,9 @@ def claim(
 
 
 def _as_provider(provider: str) -> Ledger:
-    """The deployment seen from ``provider``'s account; on its first transaction the operator's
-    account sends it gas money (the operator holds the data directory its key comes from)."""
-    from tasks.settlement import provider_signer
+    from tasks.settlement import funded_signer
 
-    chain = _chain()
-    signer = provider_signer(chain, provider)
-    web3 = chain.chain.web3
-    if web3.eth.get_balance(signer.sender) < GAS_FLOAT // 10:
-        with chain.chain.lock:
-            tx = web3.eth.send_transaction({"from": chain.sender, "to": signer.sender, "value": GAS_FLOAT})
-            web3.eth.wait_for_transaction_receipt(tx)
-    return signer
+    return funded_signer(provider)
 
 
 @stake_app.command("deposit")

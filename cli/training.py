@@ -1,10 +1,11 @@
-"""``flai demo`` and ``flai train``: a federated training job, then the central baseline."""
+"""``flai train``: an ungoverned federated training job (paid by nobody, marked so in lineage),
+then the central baseline. ``flai demo`` (cli/demo.py) runs a governed one."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,20 +18,11 @@ from flai.learning.config import FitConfig, ModelKind, ServerOptimiser
 from flai.settings import get_settings
 from flai.validation import PreflightError, check_training
 
+if TYPE_CHECKING:
+    from actors.federation import Federation
+    from flai.learning.metrics import Metrics
+
 console = Console()
-
-
-@app.command()
-def demo(
-    dataset: Annotated[Dataset, typer.Option(help="heart: 4 real hospitals; census: Dirichlet")] = Dataset.HEART,
-    providers: Annotated[int | None, typer.Option(help="provider count (census only)")] = None,
-    rounds: Annotated[int, typer.Option(min=1)] = 5,
-) -> None:
-    """A complete paid training job on the embedded defaults (every round valued in MPC), the
-    centrally trained baseline, then the epoch's settlement and one provider's claim."""
-    _run_training(dataset, partitioning_for(dataset, providers), rounds, ModelKind.LOGREG,
-                  ServerOptimiser.FEDAVG, mu=0.0, epochs=1,
-                  learning_rate=FitConfig().learning_rate, seed=0, paid=True)
 
 
 @app.command()
@@ -62,7 +54,7 @@ def new_task_id(federation: str, kind: ModelKind, seed: int, now: datetime | Non
     return f"{federation}-{kind.value}-s{seed}-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
 
 
-def _preflight(dataset: Dataset, how: Partitioning, mu: float, learning_rate: float,
+def preflight(dataset: Dataset, how: Partitioning, mu: float, learning_rate: float,
                seed: int) -> None:
     """Every check before any work (flai.validation); a failure is one line and exit code 2."""
     try:
@@ -74,13 +66,10 @@ def _preflight(dataset: Dataset, how: Partitioning, mu: float, learning_rate: fl
 
 def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelKind,
                   server: ServerOptimiser, mu: float, epochs: int, learning_rate: float,
-                  seed: int, paid: bool = False) -> None:
-    _preflight(dataset, how, mu, learning_rate, seed)
+                  seed: int) -> None:
+    preflight(dataset, how, mu, learning_rate, seed)
     from actors.federation import federation_for
-    from actors.provider import HOLDOUT_FRACTION
     from cli.lineage import print_history
-    from flai.learning.central import train_central
-    from flai.valuation.shapley import ExactShapley
     from flows.fl_training import TrainingJob, fl_training
     from tasks.lineage import verify_history
 
@@ -90,7 +79,7 @@ def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelK
     fit = FitConfig(epochs=epochs, learning_rate=learning_rate)
     # Every run is a new task on chain: lineage is append-only, never rewritten.
     job = TrainingJob(new_task_id(federation.name, kind, seed), federation, kind, rounds, fit, mu,
-                      seed=seed, server=server, valuation=ExactShapley() if paid else None)
+                      seed=seed, server=server)
     table = Table(title=f"Federated training: {dataset.value}, {len(federation.providers)} "
                         f"providers, {kind.value}")
     for column in ("round", "participants", "dropped", "train loss", "fed. accuracy",
@@ -115,11 +104,20 @@ def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelK
         history = verify_history(job.task_id)
     print_history(job.task_id, history)
     console.print(f"training curve: {result.curve.path} (CID {result.curve.cid})", soft_wrap=True)
+    compare_with_central(dataset, federation, kind, fit, rounds, seed, result.final.metrics)
+
+
+def compare_with_central(dataset: Dataset, federation: Federation, kind: ModelKind,
+                         fit: FitConfig, rounds: int, seed: int, federated: Metrics) -> None:
+    """Train the same model centrally on the pooled partitions and print its metrics next to
+    the federated model's."""
+    from actors.provider import HOLDOUT_FRACTION
+    from flai.learning.central import train_central
+
     with console.status("Training the same model centrally on the pooled data"):
-        files = [partition_path(settings.data_dir, federation.name, provider, dataset.schema.name)
+        files = [partition_path(get_settings().data_dir, federation.name, provider, dataset.schema.name)
                  for provider in federation.providers]
         central = train_central(dataset, files, kind, fit, rounds, HOLDOUT_FRACTION, seed)
-    federated = result.final.metrics
     comparison = Table(title="Federated vs central (same model, same epochs)")
     for column in ("", "accuracy", "balanced accuracy", "AUC", "log loss"):
         comparison.add_column(column, justify="right")
@@ -130,21 +128,6 @@ def _run_training(dataset: Dataset, how: Partitioning, rounds: int, kind: ModelK
                        f"{federated.balanced_accuracy - central.balanced_accuracy:+.4f}",
                        f"{federated.auc - central.auc:+.4f}", f"{federated.loss - central.loss:+.4f}")
     console.print(comparison)
-    if paid:
-        _settle_and_claim(federation.providers[0])
-
-
-def _settle_and_claim(provider: str) -> None:
-    """Settle the epoch the job's rounds fall in, show it, and claim one provider's reward."""
-    from cli.rewards import claim, settlement_table
-    from flows.reward_settlement import reward_settlement
-    from tasks.chain import ledger
-
-    with console.status("Settling the epoch: the reward split, one Merkle root, badges"):
-        settlement = reward_settlement()
-    console.print(settlement_table(ledger(), settlement))
-    claim(provider, settlement.epoch)
-    console.print(settlement_table(ledger(), settlement))
 
 
 def _progress() -> Progress:

@@ -21,6 +21,9 @@ const SETTINGS = {
   optimizer: { enabled: true, runs: 200 },
   outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } },
 };
+// OpenZeppelin contracts FLAI deploys as they are (the SuperDAO's TimelockController), compiled
+// with our sources (which import them) and written next to their artifacts.
+const DEPENDENCIES = ["@openzeppelin/contracts/governance/TimelockController.sol"];
 
 function loadSolc() {
   try {
@@ -78,8 +81,9 @@ function compile(solc) {
   if (problems.some((problem) => problem.severity === "error")) process.exit(1);
 
   const artifacts = new Map();
-  for (const sourceName of Object.keys(sources)) {
-    for (const [contractName, contract] of Object.entries(output.contracts[sourceName] ?? {})) {
+  for (const sourceName of [...Object.keys(sources), ...DEPENDENCIES]) {
+    if (!output.contracts[sourceName]) throw new Error(`${sourceName} was not compiled: no source imports it`);
+    for (const [contractName, contract] of Object.entries(output.contracts[sourceName])) {
       if (!contract.evm.bytecode.object) continue; // interfaces and abstract contracts
       const artifact = {
         abi: contract.abi,
@@ -90,6 +94,31 @@ function compile(solc) {
       };
       artifacts.set(`${contractName}.json`, `${JSON.stringify(sortKeys(artifact), null, 2)}\n`);
     }
+  }
+  return artifacts;
+}
+
+// Uniswap V2 as published on npm, never recompiled: Router02 hard-codes the keccak of the
+// published UniswapV2Pair bytecode (the pair init-code hash), so only the published builds
+// agree with each other. Their abi and bytecode are copied as they are (bytecode with 0x).
+const PUBLISHED = [
+  ["@uniswap/v2-core", "UniswapV2Factory"],
+  ["@uniswap/v2-core", "UniswapV2Pair"],
+  ["@uniswap/v2-periphery", "UniswapV2Router02"],
+  ["@uniswap/v2-periphery", "WETH9"],
+];
+
+function published() {
+  const artifacts = new Map();
+  for (const [pkg, contractName] of PUBLISHED) {
+    const path = join(NODE_MODULES, pkg, "build", `${contractName}.json`);
+    if (!existsSync(path)) {
+      console.error(`${pkg} is not installed under ${NODE_MODULES}: run \`npm ci --prefix contracts\` first.`);
+      process.exit(2);
+    }
+    const build = JSON.parse(readFileSync(path, "utf8"));
+    const artifact = { abi: build.abi, bytecode: `0x${build.bytecode}`, contractName, sourceName: `${pkg}/build/${contractName}.json` };
+    artifacts.set(`${contractName}.json`, `${JSON.stringify(sortKeys(artifact), null, 2)}\n`);
   }
   return artifacts;
 }
@@ -105,6 +134,8 @@ function committed() {
 
 const solc = loadSolc();
 const fresh = compile(solc);
+const compiledCount = fresh.size;
+for (const [name, text] of published()) fresh.set(name, text);
 const existing = committed();
 const stale = [...new Set([...fresh.keys(), ...existing.keys()])]
   .sort()
@@ -115,7 +146,7 @@ if (process.argv.includes("--check")) {
     console.error(`artifacts out of date with contracts/src: ${stale.join(", ")}; run \`make contracts\` and commit them.`);
     process.exit(1);
   }
-  console.log(`artifacts up to date (${fresh.size} contracts, solc ${solc.version()})`);
+  console.log(`artifacts up to date (${compiledCount} contracts, solc ${solc.version()}; ${PUBLISHED.length} published)`);
 } else {
   mkdirSync(ARTIFACTS, { recursive: true });
   for (const name of stale) {

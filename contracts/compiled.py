@@ -17,7 +17,14 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 class ChainContract(Enum):
-    """The deployed contracts of FLAI; the value is the Solidity contract's name."""
+    """The deployed contracts of FLAI, in the order they are deployed; the value is the
+    Solidity contract's name (its artifact).
+
+    The SuperDAO is a ``FLAIGovernor`` over a ``TimelockController``; each SubDAO is another
+    pair of the same contracts, created by the ``SubDAOFactory`` and found through it. The
+    inference market is paid in FLAI; FLAI/WETH trades on the published Uniswap V2 contracts,
+    whose factory creates the pair (:data:`UNISWAP_PAIR`).
+    """
 
     TOKEN = "FLAIToken"
     BADGE = "ContributionBadge"
@@ -25,6 +32,18 @@ class ChainContract(Enum):
     DISCLOSURE = "DisclosureRegistry"
     DISTRIBUTOR = "RewardDistributor"
     STAKING = "ProviderStaking"
+    SUPER_TIMELOCK = "TimelockController"
+    SUPER_DAO = "FLAIGovernor"
+    DAO_FACTORY = "SubDAOFactory"
+    TASKS = "TaskRegistry"
+    MARKET = "InferenceMarket"
+    WETH = "WETH9"
+    UNISWAP_FACTORY = "UniswapV2Factory"
+    UNISWAP_ROUTER = "UniswapV2Router02"
+
+
+UNISWAP_PAIR = "UniswapV2Pair"
+"""The artifact of the FLAI/WETH pair: the Uniswap factory deploys it, FLAI only reads it."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +54,15 @@ class CompiledContract:
 
 
 @cache
-def compiled(contract: ChainContract) -> CompiledContract:
-    """The artifact of ``contract``, read once per process.
+def compiled(contract: ChainContract | str) -> CompiledContract:
+    """The artifact of ``contract``, or of the contract named so (one FLAI does not deploy,
+    such as :data:`UNISWAP_PAIR`), read once per process.
 
     >>> compiled(ChainContract.REGISTRY).bytecode.startswith("0x6080")
     True
+    >>> compiled(UNISWAP_PAIR).name
+    'UniswapV2Pair'
     """
-    artifact = json.loads((ARTIFACTS / f"{contract.value}.json").read_text("utf-8"))
+    name = contract.value if isinstance(contract, ChainContract) else contract
+    artifact = json.loads((ARTIFACTS / f"{name}.json").read_text("utf-8"))
     return CompiledContract(name=artifact["contractName"], abi=artifact["abi"], bytecode=artifact["bytecode"])

@@ -95,7 +95,19 @@ class LedgerInsufficientFundsError(LedgerRevertError):
 
 
 class LedgerAlreadyClaimedError(LedgerRevertError):
-    """The reward leaf (``arguments``: ``epoch``, ``index``) has already been paid."""
+    """What is paid once has been paid: a reward leaf (``arguments``: ``epoch``, ``index``),
+    a governed task's pool (``taskId``)."""
+
+
+class LedgerAlreadyVotedError(LedgerRevertError):
+    """The account (``arguments["voter"]``) has already voted on the proposal."""
+
+
+class LedgerUnexpectedStateError(LedgerRevertError):
+    """The proposal, timelock operation or governed task is not in a state that allows the
+    call: a vote on a proposal not active, queueing one that did not succeed, executing
+    before the timelock's delay, approving a task twice. ``arguments`` holds the current
+    state where the contract gives it (``current``)."""
 
 
 class LedgerInvalidProofError(LedgerRevertError):
@@ -104,8 +116,19 @@ class LedgerInvalidProofError(LedgerRevertError):
 
 
 class LedgerTooEarlyError(LedgerRevertError):
-    """The action is allowed only from a later time (``arguments["withdrawableAt"]``, a
-    block timestamp): unbonding stake before its delay has passed."""
+    """The action is allowed only from a later time, a block timestamp: withdrawing unbonding
+    stake before its delay has passed (``arguments["withdrawableAt"]``), a consumer refunding
+    an inference request before its deadline (``refundableAfter``)."""
+
+
+class LedgerDeadlinePassedError(LedgerRevertError):
+    """The action was allowed only until a deadline that has passed: releasing an inference
+    request after its ``deadline`` (it can only be refunded now)."""
+
+
+class LedgerPriceTooHighError(LedgerRevertError):
+    """The price now exceeds what the buyer accepts: an inference request's quote above its
+    ``maxPrice`` (``arguments``: ``price``, ``maxPrice``)."""
 
 
 class LedgerTransactionFailedError(LedgerError):
@@ -126,7 +149,15 @@ class LedgerNotDurableError(LedgerTransactionFailedError):
 
 REVERT_KINDS: Mapping[str, type[LedgerRevertError]] = {
     "AccessControlUnauthorizedAccount": LedgerUnauthorizedError,
+    "OwnableUnauthorizedAccount": LedgerUnauthorizedError,
     "ContributionBadgeUnauthorizedBurn": LedgerUnauthorizedError,
+    "TaskRegistryUnauthorizedCaller": LedgerUnauthorizedError,
+    "GovernorInsufficientProposerVotes": LedgerUnauthorizedError,
+    "GovernorRestrictedProposer": LedgerUnauthorizedError,
+    "GovernorOnlyExecutor": LedgerUnauthorizedError,
+    "GovernorUnableToCancel": LedgerUnauthorizedError,
+    "TimelockUnauthorizedCaller": LedgerUnauthorizedError,
+    "InferenceMarketUnauthorizedRefund": LedgerUnauthorizedError,
     "LineageRegistryTaskConflict": LedgerConflictError,
     "LineageRegistryRoundConflict": LedgerConflictError,
     "LineageRegistryQueryConflict": LedgerConflictError,
@@ -134,6 +165,12 @@ REVERT_KINDS: Mapping[str, type[LedgerRevertError]] = {
     "DisclosureRegistryPolicyConflict": LedgerConflictError,
     "DisclosureRegistryChargeConflict": LedgerConflictError,
     "RewardDistributorEpochAlreadyPosted": LedgerConflictError,
+    "SubDAOFactoryDomainExists": LedgerConflictError,
+    "TaskRegistryTaskConflict": LedgerConflictError,
+    "TaskRegistryResultConflict": LedgerConflictError,
+    "InferenceMarketRequestConflict": LedgerConflictError,
+    "InferenceMarketSharesConflict": LedgerConflictError,
+    "InferenceMarketRequestEnded": LedgerConflictError,
     "LineageRegistryUnknownTask": LedgerNotFoundError,
     "LineageRegistryUnknownRound": LedgerNotFoundError,
     "LineageRegistryUnknownQuery": LedgerNotFoundError,
@@ -142,12 +179,26 @@ REVERT_KINDS: Mapping[str, type[LedgerRevertError]] = {
     "DisclosureRegistryUnknownDataset": LedgerNotFoundError,
     "RewardDistributorUnknownEpoch": LedgerNotFoundError,
     "ProviderStakingNothingUnbonding": LedgerNotFoundError,
+    "GovernorNonexistentProposal": LedgerNotFoundError,
+    "TaskRegistryUnknownTask": LedgerNotFoundError,
+    "TaskRegistryUnknownDomain": LedgerNotFoundError,
+    "InferenceMarketUnknownModel": LedgerNotFoundError,
+    "InferenceMarketUnknownRequest": LedgerNotFoundError,
     "DisclosureRegistryBudgetExceeded": LedgerBudgetExceededError,
     "RewardDistributorInsufficientPool": LedgerInsufficientFundsError,
     "ProviderStakingInsufficientStake": LedgerInsufficientFundsError,
     "RewardDistributorAlreadyClaimed": LedgerAlreadyClaimedError,
+    "TaskRegistryPoolAlreadyReleased": LedgerAlreadyClaimedError,
+    "GovernorAlreadyCastVote": LedgerAlreadyVotedError,
+    "GovernorUnexpectedProposalState": LedgerUnexpectedStateError,
+    "TimelockUnexpectedOperationState": LedgerUnexpectedStateError,
+    "TaskRegistryUnexpectedState": LedgerUnexpectedStateError,
+    "TaskRegistryProposalNotDefeated": LedgerUnexpectedStateError,
     "RewardDistributorInvalidProof": LedgerInvalidProofError,
     "ProviderStakingStillUnbonding": LedgerTooEarlyError,
+    "InferenceMarketRefundTooEarly": LedgerTooEarlyError,
+    "InferenceMarketDeadlinePassed": LedgerDeadlinePassedError,
+    "InferenceMarketPriceTooHigh": LedgerPriceTooHighError,
 }
 """Solidity error name -> the Python class raised; any other error raises :class:`LedgerRevertError`."""
 

@@ -1,12 +1,15 @@
 """The chain client of FLAI: deploy or attach to the contracts, record lineage, charge privacy
-budgets, mint and settle rewards, stake and slash.
+budgets, mint and settle rewards, stake and slash. Governance (the DAOs and their tasks) is
+:class:`contracts.governance.Governance` and the inference market
+:class:`contracts.market.Market`, each composed over a Ledger.
 
-A :class:`Ledger` is one deployment of FLAI's contracts (``FLAIToken``,
-``ContributionBadge``, ``LineageRegistry``, ``DisclosureRegistry``, ``RewardDistributor``,
-``ProviderStaking``) seen through one sending account. It runs against the embedded py-evm
-chain (no URL: the default, in process) or any JSON-RPC node (anvil, a testnet, an L2), waits
-for every receipt, and turns reverts into typed errors that name the Solidity error
-(:mod:`contracts.errors`).
+A :class:`Ledger` is one deployment of FLAI's contracts (:class:`ChainContract`: the token,
+the badge, the registries, the reward distributor, staking, the SuperDAO and its timelock, the
+SubDAO factory, the task registry, the inference market and the Uniswap V2 contracts of the
+FLAI/WETH pool) seen through one sending account. It runs against the
+embedded py-evm chain (no URL: the default, in process) or any JSON-RPC node (anvil, a
+testnet, an L2), waits for every receipt, and turns reverts into typed errors that name the
+Solidity error (:mod:`contracts.errors`).
 
 Every record is idempotent on chain: recording identical content again is a transaction
 that changes nothing and emits no event, reported as ``already_recorded=True``, so a retried
@@ -32,7 +35,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_tester.exceptions import TransactionFailed
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import keccak
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractEvent, ContractFunction
@@ -40,7 +43,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFou
 from web3.logs import DISCARD
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.providers.eth_tester.defaults import API_ENDPOINTS as TESTER_API_ENDPOINTS
-from web3.types import RPCEndpoint, RPCResponse, TxReceipt
+from web3.types import RPCEndpoint, RPCResponse, TxParams, TxReceipt
 
 from contracts.anvil import LocalNode
 from contracts.compiled import ChainContract, compiled
@@ -60,8 +63,11 @@ from contracts.records import (
     RecordResult,
     RoundMetrics,
     RoundRecord,
+    GovernanceParams,
     TaskInfo,
     TxResult,
+    VotingWeights,
+    check_address,
     check_uint,
     to_bytes32,
 )
@@ -81,10 +87,15 @@ class Role(Enum):
     REPUTATION = keccak(text="REPUTATION_ROLE")  # ContributionBadge
     # LineageRegistry: registerTask; DisclosureRegistry: registerDataset
     REGISTRAR = keccak(text="REGISTRAR_ROLE")
-    # LineageRegistry: recordRound, recordQuery; DisclosureRegistry: charge
+    # LineageRegistry: recordRound, recordQuery; DisclosureRegistry: charge; TaskRegistry: recordResult
     RECORDER = keccak(text="RECORDER_ROLE")
-    SETTLER = keccak(text="SETTLER_ROLE")  # RewardDistributor: postEpochRoot
-    SLASHER = keccak(text="SLASHER_ROLE")  # ProviderStaking: slash
+    # RewardDistributor: postEpochRoot; TaskRegistry: releasePool; InferenceMarket: setShares
+    SETTLER = keccak(text="SETTLER_ROLE")
+    SLASHER = keccak(text="SLASHER_ROLE")  # ProviderStaking: slash (the SuperDAO's timelock)
+    PROPOSER = keccak(text="PROPOSER_ROLE")  # TimelockController: schedule (its Governor)
+    CANCELLER = keccak(text="CANCELLER_ROLE")  # TimelockController: cancel (its Governor)
+    PRICING = keccak(text="PRICING_ROLE")  # InferenceMarket: setTiers, setDynamics
+    OPERATOR = keccak(text="OPERATOR_ROLE")  # InferenceMarket: release, refund at any time
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,13 @@ class StakingTerms:
 
 STAKING_TERMS = StakingTerms()
 """The terms every deployment made by :class:`Ledger` uses; the treasury is the deployer."""
+
+MARKET_FEE_BPS = 250
+"""The inference market's protocol fee in every deployment made by :class:`Ledger`: 2.5% of
+each released price, to the treasury (the deployer)."""
+
+SUPER_DAO_NAME = "FLAI SuperDAO"
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 @dataclass(frozen=True)
@@ -306,15 +324,15 @@ class Ledger:
             return ledger
 
     @classmethod
-    def deploy(cls, chain: Chain, sender: str) -> Ledger:
-        """Deploys every :class:`ChainContract`; ``sender`` becomes admin, holds every role and
-        receives slashed stake (the treasury)."""
-        addresses: dict[ChainContract, str] = {}
-        first_block = None
-        for contract in ChainContract:
-            receipt = _deploy_contract(chain, sender, contract, addresses)
-            addresses[contract] = receipt["contractAddress"]
-            first_block = first_block if first_block is not None else receipt["blockNumber"]
+    def deploy(cls, chain: Chain, sender: str, governance: GovernanceParams | None = None) -> Ledger:
+        """Deploys every :class:`ChainContract`; ``sender`` becomes admin, holds every role but
+        the slasher's and receives slashed stake and the market's fees (the treasury).
+
+        The SuperDAO (token-weighted, with ``governance``'s parameters; default: the
+        settings') is its timelock's only proposer and canceller; the timelock owns the SubDAO
+        factory and holds ``Role.SLASHER``, which the deployer gives up.
+        """
+        addresses, first_block = _deploy_contracts(chain, sender, tuple(ChainContract), {}, governance)
         manifest = DeploymentManifest(
             chain_id=chain.chain_id,
             deployment_block=first_block,
@@ -340,7 +358,7 @@ class Ledger:
     def as_sender(self, sender: str) -> Ledger:
         """The same deployment, sending from another account (unlocked, or added with a signer)."""
         return Ledger(
-            self.chain, self.manifest, _address(sender, "sender"), receipt_timeout_s=self.receipt_timeout_s
+            self.chain, self.manifest, check_address(sender, "sender"), receipt_timeout_s=self.receipt_timeout_s
         )
 
     def contract(self, contract: ChainContract) -> Contract:
@@ -353,9 +371,9 @@ class Ledger:
         """Registers a training task (needs ``Role.REGISTRAR``); identical re-registration is a no-op."""
         registry = self._contracts[ChainContract.REGISTRY]
         call = registry.functions.registerTask(
-            to_bytes32(task_id, "task_id"), _address(owner, "owner"), spec_cid, dataset_name
+            to_bytes32(task_id, "task_id"), check_address(owner, "owner"), spec_cid, dataset_name
         )
-        return self._record(ChainContract.REGISTRY, call, registry.events.TaskRegistered())
+        return self.record(ChainContract.REGISTRY, call, registry.events.TaskRegistered())
 
     def record_round(
         self,
@@ -382,7 +400,7 @@ class Ledger:
             to_bytes32(quality_report_hash, "quality_report_hash"),
             metrics.as_tuple(),
         )
-        return self._record(ChainContract.REGISTRY, call, registry.events.RoundRecorded())
+        return self.record(ChainContract.REGISTRY, call, registry.events.RoundRecorded())
 
     def record_query(
         self,
@@ -403,11 +421,11 @@ class Ledger:
             check_uint(epsilon_spent_micro, 64, "epsilon_spent_micro"),
             to_bytes32(result_hash, "result_hash"),
         )
-        return self._record(ChainContract.REGISTRY, call, registry.events.QueryRecorded())
+        return self.record(ChainContract.REGISTRY, call, registry.events.QueryRecorded())
 
     def get_task(self, task_id: Bytes32) -> TaskInfo:
         task_id = to_bytes32(task_id, "task_id")
-        owner, block, count, spec_cid, dataset = self._read(
+        owner, block, count, spec_cid, dataset = self.read(
             ChainContract.REGISTRY, self._contracts[ChainContract.REGISTRY].functions.getTask(task_id)
         )
         return TaskInfo(task_id, owner, block, count, spec_cid, dataset)
@@ -415,14 +433,14 @@ class Ledger:
     def round_count(self, task_id: Bytes32) -> int:
         """Rounds recorded for the task (0 for an unknown task); also the next round's number."""
         registry = self._contracts[ChainContract.REGISTRY]
-        return self._read(
+        return self.read(
             ChainContract.REGISTRY, registry.functions.roundCount(to_bytes32(task_id, "task_id"))
         )
 
     def get_round(self, task_id: Bytes32, round: int) -> RoundRecord:
         task_id = to_bytes32(task_id, "task_id")
         registry = self._contracts[ChainContract.REGISTRY]
-        sha, commitment, report, metrics, block, cid = self._read(
+        sha, commitment, report, metrics, block, cid = self.read(
             ChainContract.REGISTRY, registry.functions.getRound(task_id, check_uint(round, 32, "round"))
         )
         return RoundRecord(task_id, round, cid, sha, commitment, report, RoundMetrics(*metrics), block)
@@ -434,7 +452,7 @@ class Ledger:
     def get_query(self, query_id: Bytes32) -> QueryRecord:
         query_id = to_bytes32(query_id, "query_id")
         registry = self._contracts[ChainContract.REGISTRY]
-        sql, commitment, result, epsilon, suppressed, block = self._read(
+        sql, commitment, result, epsilon, suppressed, block = self.read(
             ChainContract.REGISTRY, registry.functions.getQuery(query_id)
         )
         return QueryRecord(query_id, sql, commitment, result, epsilon, suppressed, block)
@@ -454,7 +472,7 @@ class Ledger:
             to_bytes32(policy_hash, "policy_hash"),
             check_uint(budget, 64, "budget"),
         )
-        return self._record(ChainContract.DISCLOSURE, call, disclosure.events.DatasetRegistered())
+        return self.record(ChainContract.DISCLOSURE, call, disclosure.events.DatasetRegistered())
 
     def charge_budget(self, dataset_id: Bytes32, query_id: Bytes32, cost: int) -> RecordResult:
         """Charges query ``query_id`` the privacy cost ``cost`` against a data set's budget,
@@ -471,13 +489,13 @@ class Ledger:
             to_bytes32(query_id, "query_id"),
             check_uint(cost, 64, "cost"),
         )
-        return self._record(ChainContract.DISCLOSURE, call, disclosure.events.BudgetCharged())
+        return self.record(ChainContract.DISCLOSURE, call, disclosure.events.BudgetCharged())
 
     def get_dataset(self, dataset_id: Bytes32) -> DatasetRecord:
         """A registered data set's policy hash and budget (what is spent, what remains)."""
         dataset_id = to_bytes32(dataset_id, "dataset_id")
         disclosure = self._contracts[ChainContract.DISCLOSURE]
-        policy_hash, budget, spent, block = self._read(
+        policy_hash, budget, spent, block = self.read(
             ChainContract.DISCLOSURE, disclosure.functions.getDataset(dataset_id)
         )
         return DatasetRecord(dataset_id, policy_hash, budget, spent, block)
@@ -488,24 +506,31 @@ class Ledger:
         call = disclosure.functions.chargeOf(
             to_bytes32(dataset_id, "dataset_id"), to_bytes32(query_id, "query_id")
         )
-        return self._read(ChainContract.DISCLOSURE, call)
+        return self.read(ChainContract.DISCLOSURE, call)
 
     # -- rewards ----------------------------------------------------------------------------
 
     def mint_tokens(self, to: str, amount: int) -> TxResult:
         """Mints ``amount`` FLAI base units (18 decimals) to ``to`` (needs ``Role.MINTER``)."""
         token = self._contracts[ChainContract.TOKEN]
-        call = token.functions.mint(_address(to, "to"), check_uint(amount, 256, "amount"))
-        return _tx_result(self._send(ChainContract.TOKEN, call))
+        call = token.functions.mint(check_address(to, "to"), check_uint(amount, 256, "amount"))
+        return tx_result(self.send(ChainContract.TOKEN, call))
+
+    def delegate(self, delegatee: str) -> TxResult:
+        """Delegates the sender's FLAI votes to ``delegatee`` (the sender itself, to vote with
+        its own balance): ERC20Votes counts only delegated balances, and a token transfer
+        writes vote checkpoints only for accounts that delegated."""
+        token = self._contracts[ChainContract.TOKEN]
+        return tx_result(self.send(ChainContract.TOKEN, token.functions.delegate(check_address(delegatee, "delegatee"))))
 
     def token_balance(self, account: str) -> int:
         token = self._contracts[ChainContract.TOKEN]
-        return self._read(ChainContract.TOKEN, token.functions.balanceOf(_address(account, "account")))
+        return self.read(ChainContract.TOKEN, token.functions.balanceOf(check_address(account, "account")))
 
     def mint_badge(self, to: str) -> BadgeMinted:
         """Issues ``to`` its soul-bound contribution badge (needs ``Role.MINTER``; one per account)."""
         badge = self._contracts[ChainContract.BADGE]
-        receipt = self._send(ChainContract.BADGE, badge.functions.mint(_address(to, "to")))
+        receipt = self.send(ChainContract.BADGE, badge.functions.mint(check_address(to, "to")))
         (minted,) = badge.events.Transfer().process_receipt(receipt, errors=DISCARD)
         return BadgeMinted(
             receipt["transactionHash"].to_0x_hex(), receipt["blockNumber"], minted["args"]["tokenId"]
@@ -514,42 +539,42 @@ class Ledger:
     def burn_badge(self, token_id: int) -> TxResult:
         """Destroys a badge and its holder's reputation (its holder, or ``Role.MINTER``)."""
         badge = self._contracts[ChainContract.BADGE]
-        return _tx_result(
-            self._send(ChainContract.BADGE, badge.functions.burn(check_uint(token_id, 256, "token_id")))
+        return tx_result(
+            self.send(ChainContract.BADGE, badge.functions.burn(check_uint(token_id, 256, "token_id")))
         )
 
     def badge_of(self, holder: str) -> int | None:
         """The badge id ``holder`` holds, or None."""
         badge = self._contracts[ChainContract.BADGE]
-        return self._read(ChainContract.BADGE, badge.functions.badgeOf(_address(holder, "holder"))) or None
+        return self.read(ChainContract.BADGE, badge.functions.badgeOf(check_address(holder, "holder"))) or None
 
     def badge_locked(self, token_id: int) -> bool:
         """ERC-5192 ``locked``: always True for an existing badge."""
         badge = self._contracts[ChainContract.BADGE]
-        return self._read(ChainContract.BADGE, badge.functions.locked(check_uint(token_id, 256, "token_id")))
+        return self.read(ChainContract.BADGE, badge.functions.locked(check_uint(token_id, 256, "token_id")))
 
     def set_reputation(self, holder: str, score: int) -> TxResult:
         """Sets a badge holder's reputation (needs ``Role.REPUTATION``)."""
         badge = self._contracts[ChainContract.BADGE]
-        call = badge.functions.setReputation(_address(holder, "holder"), check_uint(score, 208, "score"))
-        return _tx_result(self._send(ChainContract.BADGE, call))
+        call = badge.functions.setReputation(check_address(holder, "holder"), check_uint(score, 208, "score"))
+        return tx_result(self.send(ChainContract.BADGE, call))
 
     def reputation_of(self, holder: str) -> int:
         badge = self._contracts[ChainContract.BADGE]
-        return self._read(ChainContract.BADGE, badge.functions.reputationOf(_address(holder, "holder")))
+        return self.read(ChainContract.BADGE, badge.functions.reputationOf(check_address(holder, "holder")))
 
     # -- reward settlement ------------------------------------------------------------------
 
     def fund_rewards(self, amount: int) -> TxResult:
         """Pays ``amount`` of the sender's FLAI into the reward pool (approves, then funds)."""
         distributor = self._contracts[ChainContract.DISTRIBUTOR]
-        self._approve(distributor.address, amount)
-        return _tx_result(self._send(ChainContract.DISTRIBUTOR, distributor.functions.fund(amount)))
+        self.approve(distributor.address, amount)
+        return tx_result(self.send(ChainContract.DISTRIBUTOR, distributor.functions.fund(amount)))
 
     def rewards_available(self) -> int:
         """The funded pool not yet reserved by a posted epoch: the most the next epoch may total."""
         distributor = self._contracts[ChainContract.DISTRIBUTOR]
-        return self._read(ChainContract.DISTRIBUTOR, distributor.functions.available())
+        return self.read(ChainContract.DISTRIBUTOR, distributor.functions.available())
 
     def post_epoch_root(self, epoch: int, root: Bytes32, total: int) -> RecordResult:
         """Posts an epoch's Merkle root and reserves ``total`` of the pool for its claims
@@ -563,7 +588,7 @@ class Ledger:
         call = distributor.functions.postEpochRoot(
             check_uint(epoch, 256, "epoch"), to_bytes32(root, "root"), check_uint(total, 256, "total")
         )
-        return self._record(ChainContract.DISTRIBUTOR, call, distributor.events.EpochPosted())
+        return self.record(ChainContract.DISTRIBUTOR, call, distributor.events.EpochPosted())
 
     def claim(
         self, epoch: int, index: int, account: str, amount: int, proof: Sequence[Bytes32]
@@ -579,24 +604,24 @@ class Ledger:
         call = distributor.functions.claim(
             check_uint(epoch, 256, "epoch"),
             check_uint(index, 256, "index"),
-            _address(account, "account"),
+            check_address(account, "account"),
             check_uint(amount, 256, "amount"),
             [to_bytes32(node, f"proof[{i}]") for i, node in enumerate(proof)],
         )
-        return _tx_result(self._send(ChainContract.DISTRIBUTOR, call))
+        return tx_result(self.send(ChainContract.DISTRIBUTOR, call))
 
     def is_claimed(self, epoch: int, index: int) -> bool:
         distributor = self._contracts[ChainContract.DISTRIBUTOR]
         call = distributor.functions.isClaimed(
             check_uint(epoch, 256, "epoch"), check_uint(index, 256, "index")
         )
-        return self._read(ChainContract.DISTRIBUTOR, call)
+        return self.read(ChainContract.DISTRIBUTOR, call)
 
     def epoch_root(self, epoch: int) -> bytes | None:
         """The Merkle root posted for ``epoch``, or None."""
         distributor = self._contracts[ChainContract.DISTRIBUTOR]
         call = distributor.functions.epochRoot(check_uint(epoch, 256, "epoch"))
-        root = self._read(ChainContract.DISTRIBUTOR, call)
+        root = self.read(ChainContract.DISTRIBUTOR, call)
         return root if any(root) else None
 
     # -- staking ----------------------------------------------------------------------------
@@ -604,8 +629,8 @@ class Ledger:
     def stake(self, amount: int) -> TxResult:
         """Bonds ``amount`` of the sender's FLAI (approves, then stakes)."""
         staking = self._contracts[ChainContract.STAKING]
-        self._approve(staking.address, amount)
-        return _tx_result(self._send(ChainContract.STAKING, staking.functions.stake(amount)))
+        self.approve(staking.address, amount)
+        return tx_result(self.send(ChainContract.STAKING, staking.functions.stake(amount)))
 
     def request_unbond(self, amount: int) -> TxResult:
         """Moves ``amount`` of the sender's bonded stake to unbonding; the delay restarts for
@@ -613,33 +638,34 @@ class Ledger:
         :class:`~contracts.errors.LedgerInsufficientFundsError`."""
         staking = self._contracts[ChainContract.STAKING]
         call = staking.functions.requestUnbond(check_uint(amount, 256, "amount"))
-        return _tx_result(self._send(ChainContract.STAKING, call))
+        return tx_result(self.send(ChainContract.STAKING, call))
 
     def withdraw_stake(self) -> TxResult:
         """Pays the sender its unbonding stake once the delay has passed; before then raises
         :class:`~contracts.errors.LedgerTooEarlyError` (``arguments["withdrawableAt"]``)."""
         staking = self._contracts[ChainContract.STAKING]
-        return _tx_result(self._send(ChainContract.STAKING, staking.functions.withdraw()))
+        return tx_result(self.send(ChainContract.STAKING, staking.functions.withdraw()))
 
     def slash(self, provider: str, amount: int, reason: str) -> TxResult:
         """Sends ``amount`` of ``provider``'s stake (bonded first, then unbonding) to the
-        treasury, recording ``reason`` in the ``Slashed`` event (needs ``Role.SLASHER``)."""
+        treasury, recording ``reason`` in the ``Slashed`` event (needs ``Role.SLASHER``, which
+        the SuperDAO's timelock holds: a deployment's slashes are SuperDAO proposals)."""
         staking = self._contracts[ChainContract.STAKING]
         call = staking.functions.slash(
-            _address(provider, "provider"), check_uint(amount, 256, "amount"), reason
+            check_address(provider, "provider"), check_uint(amount, 256, "amount"), reason
         )
-        return _tx_result(self._send(ChainContract.STAKING, call))
+        return tx_result(self.send(ChainContract.STAKING, call))
 
     def stake_of(self, provider: str) -> int:
         """``provider``'s bonded stake: what counts for selection."""
         staking = self._contracts[ChainContract.STAKING]
-        return self._read(ChainContract.STAKING, staking.functions.stakeOf(_address(provider, "provider")))
+        return self.read(ChainContract.STAKING, staking.functions.stakeOf(check_address(provider, "provider")))
 
     def unbonding_of(self, provider: str) -> tuple[int, int]:
         """``provider``'s unbonding stake and the timestamp it can be withdrawn from (0 if none)."""
         staking = self._contracts[ChainContract.STAKING]
-        amount, withdrawable_at = self._read(
-            ChainContract.STAKING, staking.functions.unbondingOf(_address(provider, "provider"))
+        amount, withdrawable_at = self.read(
+            ChainContract.STAKING, staking.functions.unbondingOf(check_address(provider, "provider"))
         )
         return amount, withdrawable_at
 
@@ -647,40 +673,54 @@ class Ledger:
         """Whether ``provider`` has bonded at least ``minimum``, the stake a task requires."""
         staking = self._contracts[ChainContract.STAKING]
         call = staking.functions.isEligible(
-            _address(provider, "provider"), check_uint(minimum, 256, "minimum")
+            check_address(provider, "provider"), check_uint(minimum, 256, "minimum")
         )
-        return self._read(ChainContract.STAKING, call)
+        return self.read(ChainContract.STAKING, call)
 
     # -- roles ------------------------------------------------------------------------------
 
     def grant_role(self, contract: ChainContract, role: Role, account: str) -> TxResult:
         """Grants ``role`` on ``contract`` (needs the role's admin, ``Role.DEFAULT_ADMIN``)."""
-        call = self._contracts[contract].functions.grantRole(role.value, _address(account, "account"))
-        return _tx_result(self._send(contract, call))
+        call = self._contracts[contract].functions.grantRole(role.value, check_address(account, "account"))
+        return tx_result(self.send(contract, call))
 
     def has_role(self, contract: ChainContract, role: Role, account: str) -> bool:
-        call = self._contracts[contract].functions.hasRole(role.value, _address(account, "account"))
-        return self._read(contract, call)
+        call = self._contracts[contract].functions.hasRole(role.value, check_address(account, "account"))
+        return self.read(contract, call)
 
-    # -- plumbing ---------------------------------------------------------------------------
+    # -- plumbing, also for clients composed over a Ledger (governance, market) -------------
+    # ``contract`` names the kind of contract ``call`` is on, for typed errors: a SubDAO's
+    # Governor is of the ``ChainContract.SUPER_DAO`` kind as much as the SuperDAO is.
 
-    def _send(self, contract: ChainContract, call: ContractFunction) -> TxReceipt:
-        return _send(self.chain, self.sender, contract, call, self.receipt_timeout_s)
+    def send(
+        self, contract: ChainContract, call: ContractFunction, *, value: int = 0, nonce: int | None = None
+    ) -> TxReceipt:
+        """Sends ``call`` from the sender: its receipt once durable, or the typed revert.
 
-    def _approve(self, spender: str, amount: int) -> None:
+        ``value`` is the wei a payable call pays. ``nonce`` pins the sender's account nonce, so
+        that a retry after a lost receipt cannot become a second transaction (default: the next).
+        """
+        return _send(
+            self.chain, self.sender, contract, call, self.receipt_timeout_s, value=value, nonce=nonce
+        )
+
+    def approve(self, spender: str, amount: int) -> TxResult:
+        """Lets ``spender`` take ``amount`` of the sender's FLAI (before a contract pulls it)."""
         token = self._contracts[ChainContract.TOKEN]
-        self._send(ChainContract.TOKEN, token.functions.approve(spender, check_uint(amount, 256, "amount")))
+        call = token.functions.approve(check_address(spender, "spender"), check_uint(amount, 256, "amount"))
+        return tx_result(self.send(ChainContract.TOKEN, call))
 
-    def _read(self, contract: ChainContract, call: ContractFunction) -> Any:
+    def read(self, contract: ChainContract, call: ContractFunction) -> Any:
+        """Calls the view ``call`` as the sender; a revert raises its typed error."""
         return _guarded(contract, call.fn_name, lambda: call.call({"from": self.sender}))
 
-    def _record(self, contract: ChainContract, call: ContractFunction, event: ContractEvent) -> RecordResult:
-        receipt = self._send(contract, call)
+    def record(self, contract: ChainContract, call: ContractFunction, event: ContractEvent) -> RecordResult:
+        """Sends an idempotent record: ``already_recorded`` when it emitted no ``event``."""
+        receipt = self.send(contract, call)
         emitted = event.process_receipt(receipt, errors=DISCARD)
         return RecordResult(
             receipt["transactionHash"].to_0x_hex(), receipt["blockNumber"], already_recorded=not emitted
         )
-
 
 def _send(
     chain: Chain,
@@ -688,17 +728,23 @@ def _send(
     contract: ChainContract,
     call: ContractFunction | ContractConstructor,
     timeout_s: float,
+    *,
+    value: int = 0,
+    nonce: int | None = None,
 ) -> TxReceipt:
-    """Sends ``call`` from ``sender`` and returns its receipt once the transaction is durable
-    (:class:`Durability`): what it returns may be acknowledged.
+    """Sends ``call`` from ``sender`` (paying ``value`` wei, with account nonce ``nonce`` if
+    given) and returns its receipt once the transaction is durable (:class:`Durability`):
+    what it returns may be acknowledged.
 
     web3 estimates gas first, so a call that would revert raises before anything is sent. A
     transaction that still fails once mined (the state changed in between) is replayed as a
     call on the state after its block, to name the error.
     """
     label = call.fn_name if isinstance(call, ContractFunction) else "constructor"
+    paid: TxParams = {"from": sender, "value": check_uint(value, 256, "value")}
+    pinned: TxParams = paid if nonce is None else {**paid, "nonce": check_uint(nonce, 64, "nonce")}
     with chain.lock:
-        tx_hash = _guarded(contract, label, lambda: call.transact({"from": sender}))
+        tx_hash = _guarded(contract, label, lambda: call.transact(pinned))
         try:
             receipt = chain.web3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout_s)
         except TimeExhausted as exc:
@@ -708,7 +754,7 @@ def _send(
     if receipt["status"] != 1:
         if isinstance(call, ContractFunction):
             _guarded(
-                contract, label, lambda: call.call({"from": sender}, block_identifier=receipt["blockNumber"])
+                contract, label, lambda: call.call(paid, block_identifier=receipt["blockNumber"])
             )
         raise LedgerTransactionFailedError(
             contract.value, label, tx_hash.to_0x_hex(), "reverted without a reason"
@@ -774,20 +820,77 @@ def _guarded(contract: ChainContract, function: str, action: Callable[[], Any]) 
         raise revert_error(contract, function, exc) from exc
 
 
+def _deploy_contracts(
+    chain: Chain,
+    sender: str,
+    contracts: Sequence[ChainContract],
+    deployed: Mapping[ChainContract, str],
+    governance: GovernanceParams | None,
+) -> tuple[dict[ChainContract, str], int]:
+    """Deploys ``contracts`` (in :class:`ChainContract` order, so the token precedes what pays
+    in it) next to ``deployed``, then hands the protocol's roles to the SuperDAO if it is
+    among them; the addresses of all, and the block of the first deployed."""
+    params = governance or GovernanceParams.from_settings(get_settings())
+    addresses = dict(deployed)
+    first_block = None
+    for contract in contracts:
+        receipt = _deploy_contract(chain, sender, contract, addresses, params)
+        addresses[contract] = receipt["contractAddress"]
+        first_block = first_block if first_block is not None else receipt["blockNumber"]
+    if ChainContract.SUPER_TIMELOCK in contracts:
+        _hand_over_to_super_dao(chain, sender, addresses)
+    return addresses, first_block
+
+
 def _deploy_contract(
-    chain: Chain, sender: str, contract: ChainContract, deployed: Mapping[ChainContract, str]
+    chain: Chain,
+    sender: str,
+    contract: ChainContract,
+    deployed: Mapping[ChainContract, str],
+    governance: GovernanceParams,
 ) -> TxReceipt:
     """Deploys ``contract`` with ``sender`` as its admin; ``deployed`` holds the addresses of
-    the contracts deployed before it (the token, for the distributor and staking)."""
+    the contracts deployed before it (the token, for the distributor, staking and the market;
+    the factory and WETH, for the router)."""
     artifact = compiled(contract)
     factory = chain.web3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    constructor = factory.constructor(*_constructor_args(contract, sender, deployed))
+    constructor = factory.constructor(*_constructor_args(contract, sender, deployed, governance))
     return _send(chain, sender, contract, constructor, RECEIPT_TIMEOUT_S)
 
 
 def _constructor_args(
-    contract: ChainContract, sender: str, deployed: Mapping[ChainContract, str]
+    contract: ChainContract, sender: str, deployed: Mapping[ChainContract, str], governance: GovernanceParams
 ) -> tuple[Any, ...]:
+    if contract is ChainContract.SUPER_TIMELOCK:
+        # No proposer yet (the Governor does not exist), anyone executes, the deployer is
+        # admin until _hand_over_to_super_dao.
+        return governance.timelock_delay_s, [], [ZERO_ADDRESS], sender
+    if contract is ChainContract.SUPER_DAO:
+        return (
+            SUPER_DAO_NAME,
+            deployed[ChainContract.TOKEN],
+            deployed[ChainContract.BADGE],
+            deployed[ChainContract.SUPER_TIMELOCK],
+            governance.voting_delay_blocks,
+            governance.voting_period_blocks,
+            governance.proposal_threshold,
+            governance.quorum_percent,
+            VotingWeights.TOKEN.as_tuple(),
+        )
+    if contract is ChainContract.DAO_FACTORY:
+        return (
+            deployed[ChainContract.SUPER_TIMELOCK],  # the owner: SubDAOs come from SuperDAO proposals
+            deployed[ChainContract.TOKEN],
+            deployed[ChainContract.BADGE],
+            keccak(hexstr=compiled(ChainContract.SUPER_DAO).bytecode),
+        )
+    if contract is ChainContract.TASKS:
+        return (
+            sender,
+            deployed[ChainContract.TOKEN],
+            deployed[ChainContract.DAO_FACTORY],
+            deployed[ChainContract.DISTRIBUTOR],
+        )
     if contract is ChainContract.DISTRIBUTOR:
         return sender, deployed[ChainContract.TOKEN]
     if contract is ChainContract.STAKING:
@@ -800,16 +903,41 @@ def _constructor_args(
             terms.dispute_window_s,
             terms.unbonding_delay_s,
         )
+    if contract is ChainContract.MARKET:
+        return sender, deployed[ChainContract.TOKEN], sender, MARKET_FEE_BPS  # the deployer is the treasury
+    if contract is ChainContract.WETH:
+        return ()
+    if contract is ChainContract.UNISWAP_FACTORY:
+        return (sender,)  # feeToSetter: the protocol's share of swap fees stays off until it sets one
+    if contract is ChainContract.UNISWAP_ROUTER:
+        return deployed[ChainContract.UNISWAP_FACTORY], deployed[ChainContract.WETH]
     return (sender,)
 
 
 def _deploy_missing(chain: Chain, sender: str, manifest: DeploymentManifest) -> DeploymentManifest:
-    """``manifest`` completed with the contracts it lacks, deployed now (in
-    :class:`ChainContract` order, so the token precedes what pays in it)."""
-    addresses = dict(manifest.addresses)
-    for contract in manifest.missing:
-        addresses[contract] = _deploy_contract(chain, sender, contract, addresses)["contractAddress"]
+    """``manifest`` completed with the contracts it lacks, deployed now."""
+    addresses, _ = _deploy_contracts(chain, sender, manifest.missing, manifest.addresses, None)
     return replace(manifest, addresses=addresses)
+
+
+def _hand_over_to_super_dao(chain: Chain, sender: str, addresses: Mapping[ChainContract, str]) -> None:
+    """The SuperDAO's Governor becomes its timelock's proposer and canceller, the timelock
+    takes ``Role.SLASHER`` from the deployer, and the deployer gives up the timelock's admin
+    role: from here on only SuperDAO proposals slash or create SubDAOs."""
+    timelock, staking = (
+        chain.web3.eth.contract(address=addresses[contract], abi=compiled(contract).abi)
+        for contract in (ChainContract.SUPER_TIMELOCK, ChainContract.STAKING)
+    )
+    governor = addresses[ChainContract.SUPER_DAO]
+    steps = (
+        (ChainContract.SUPER_TIMELOCK, timelock.functions.grantRole(Role.PROPOSER.value, governor)),
+        (ChainContract.SUPER_TIMELOCK, timelock.functions.grantRole(Role.CANCELLER.value, governor)),
+        (ChainContract.STAKING, staking.functions.grantRole(Role.SLASHER.value, timelock.address)),
+        (ChainContract.STAKING, staking.functions.revokeRole(Role.SLASHER.value, sender)),
+        (ChainContract.SUPER_TIMELOCK, timelock.functions.renounceRole(Role.DEFAULT_ADMIN.value, sender)),
+    )
+    for contract, call in steps:
+        _send(chain, sender, contract, call, RECEIPT_TIMEOUT_S)
 
 
 def _check_manifest(chain: Chain, manifest: DeploymentManifest, source: object) -> None:
@@ -832,11 +960,6 @@ def _has_code(web3: Web3, manifest: DeploymentManifest) -> bool:
     return all(web3.eth.get_code(address) for address in manifest.addresses.values())
 
 
-def _address(value: str, name: str) -> str:
-    if not isinstance(value, str) or not is_address(value):
-        raise LedgerValueError(name, value, "an EVM address")
-    return to_checksum_address(value)
-
-
-def _tx_result(receipt: TxReceipt) -> TxResult:
+def tx_result(receipt: TxReceipt) -> TxResult:
+    """The hash and block of a mined transaction (what a send that records nothing returns)."""
     return TxResult(receipt["transactionHash"].to_0x_hex(), receipt["blockNumber"])

@@ -9,10 +9,15 @@ once, deterministically, so a retried step records the same integers again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, ClassVar
 
-from eth_utils import keccak
+from eth_utils import is_address, keccak, to_checksum_address
 
 from contracts.errors import LedgerValueError
+
+if TYPE_CHECKING:
+    from flai.settings import Settings
 
 MICRO = 1_000_000
 
@@ -184,3 +189,175 @@ class DatasetRecord:
     def remaining(self) -> int:
         """What is left of the budget."""
         return self.budget - self.spent
+
+
+def check_address(value: str, field: str) -> str:
+    """``value`` as a checksummed EVM address.
+
+    >>> check_address("0x7e5f4552091a69125d5dfcb7b8c2659029395bdf", "to")
+    '0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf'
+    """
+    if not isinstance(value, str) or not is_address(value):
+        raise LedgerValueError(field, value, "an EVM address")
+    return to_checksum_address(value)
+
+
+# -- governance -------------------------------------------------------------------------------
+
+BPS = 10_000
+
+
+@dataclass(frozen=True)
+class VotingWeights:
+    """How a FLAIGovernor weighs a vote, in basis points of each part (``FLAIGovernor.VotingWeights``):
+    delegated FLAI, its square root (badge holders only) and badge reputation (badge holders
+    only). Each at most 10,000, not all zero.
+
+    >>> VotingWeights.TOKEN, VotingWeights(0, 5_000, 5_000).as_tuple()
+    (VotingWeights(token_bps=10000, quadratic_bps=0, reputation_bps=0), (0, 5000, 5000))
+    """
+
+    token_bps: int
+    quadratic_bps: int
+    reputation_bps: int
+
+    TOKEN: ClassVar[VotingWeights]
+
+    def __post_init__(self) -> None:
+        for name in ("token_bps", "quadratic_bps", "reputation_bps"):
+            if check_uint(getattr(self, name), 16, name) > BPS:
+                raise LedgerValueError(name, getattr(self, name), f"at most {BPS} basis points")
+        if not any(self.as_tuple()):
+            raise LedgerValueError("weights", self, "at least one weight above zero")
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        """The ABI tuple, in the Solidity struct's field order."""
+        return (self.token_bps, self.quadratic_bps, self.reputation_bps)
+
+
+VotingWeights.TOKEN = VotingWeights(BPS, 0, 0)
+"""Plain token voting: the SuperDAO's weights."""
+
+
+@dataclass(frozen=True)
+class GovernanceParams:
+    """A DAO's voting delay and period (blocks), proposal threshold (votes), quorum (percent
+    of the largest weight the electorate could cast) and timelock delay (seconds)
+    (``SubDAOFactory.GovernanceParams``)."""
+
+    voting_delay_blocks: int
+    voting_period_blocks: int
+    proposal_threshold: int
+    quorum_percent: int
+    timelock_delay_s: int
+
+    def __post_init__(self) -> None:
+        check_uint(self.voting_delay_blocks, 48, "voting_delay_blocks")
+        check_uint(self.voting_period_blocks, 32, "voting_period_blocks")
+        check_uint(self.proposal_threshold, 256, "proposal_threshold")
+        if check_uint(self.quorum_percent, 256, "quorum_percent") > 100:
+            raise LedgerValueError("quorum_percent", self.quorum_percent, "a percentage in [0, 100]")
+        check_uint(self.timelock_delay_s, 256, "timelock_delay_s")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GovernanceParams:
+        """The parameters configured in ``settings`` (``governance_*``)."""
+        return cls(
+            settings.governance_voting_delay_blocks,
+            settings.governance_voting_period_blocks,
+            settings.governance_proposal_threshold,
+            settings.governance_quorum_percent,
+            settings.governance_timelock_delay_s,
+        )
+
+    def as_tuple(self) -> tuple[int, int, int, int, int]:
+        """The ABI tuple, in the Solidity struct's field order."""
+        return (
+            self.voting_delay_blocks,
+            self.voting_period_blocks,
+            self.proposal_threshold,
+            self.quorum_percent,
+            self.timelock_delay_s,
+        )
+
+
+class ProposalState(IntEnum):
+    """OpenZeppelin's ``IGovernor.ProposalState``."""
+
+    PENDING = 0
+    ACTIVE = 1
+    CANCELED = 2
+    DEFEATED = 3
+    SUCCEEDED = 4
+    QUEUED = 5
+    EXPIRED = 6
+    EXECUTED = 7
+
+
+class Support(IntEnum):
+    """A vote, as ``GovernorCountingSimple`` counts it."""
+
+    AGAINST = 0
+    FOR = 1
+    ABSTAIN = 2
+
+
+class TaskState(IntEnum):
+    """``TaskRegistry.TaskState``: where a governed task stands."""
+
+    NONE = 0
+    PROPOSED = 1
+    APPROVED = 2
+    REJECTED = 3
+    CANCELLED = 4
+    TRAINED = 5
+    ACCEPTED = 6
+    MODEL_REJECTED = 7
+    SETTLED = 8
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A proposal of one DAO (``dao``: ``"super"`` or a domain) and its tally.
+
+    ``quorum`` is None while the vote has not opened (the snapshot is not in the past yet);
+    ``eta`` is the timestamp from which a queued proposal can be executed, else 0.
+    """
+
+    id: int
+    dao: str
+    description: str
+    state: ProposalState
+    for_votes: int
+    against_votes: int
+    abstain_votes: int
+    quorum: int | None
+    snapshot: int
+    deadline: int
+    eta: int
+
+
+@dataclass(frozen=True)
+class GovernedTask:
+    """A task of ``TaskRegistry``: its proposal, its escrowed pool, its model's result.
+
+    Metrics are in parts per million; block numbers are 0 until the task was approved or its
+    model accepted.
+    """
+
+    task_id: bytes
+    name: str
+    domain: str
+    state: TaskState
+    modeler: str
+    spec_cid: str
+    dataset: str
+    pool: int
+    model_cid: str
+    report_cid: str
+    accuracy_ppm: int
+    auc_ppm: int
+    parity_gap_ppm: int
+    opportunity_gap_ppm: int
+    approved_block: int
+    accepted_block: int

@@ -57,12 +57,30 @@ class Settings(BaseSettings):
     # Kubo-compatible RPC API address such as "http://127.0.0.1:5001".
     ipfs_api: str | None = None
 
-    # Reward settlement (flai.rewards.split): FLAI base units (18 decimals) paid per epoch,
-    # split equally over the epoch's paying rounds, then over each round's providers by weight.
-    reward_epoch_pool: int = Field(1000 * 10**18, gt=0)
-    # Weight of a round's newest value in the exponential moving average of a provider's
-    # values over its rounds of an epoch (1.0: no smoothing).
+    # Reward settlement (flai.rewards.split) pays each accepted task's escrowed pool. Weight
+    # of a round's newest value in the exponential moving average of a provider's values over
+    # its rounds of a task (1.0: no smoothing).
     reward_value_smoothing: float = Field(0.5, gt=0, le=1)
+
+    # Governance (contracts/governance.py): the SuperDAO's parameters, and every new SubDAO's
+    # unless its proposal says otherwise. Small development defaults; a real network wants
+    # days (e.g. 7,200 blocks delay, 50,400 period, 2 days of timelock).
+    governance_voting_delay_blocks: int = Field(1, ge=0)  # proposal -> vote opens (its snapshot)
+    governance_voting_period_blocks: int = Field(20, ge=1)  # how long a vote stays open
+    governance_quorum_percent: int = Field(4, ge=0, le=100)  # of the largest weight votes could reach
+    governance_timelock_delay_s: int = Field(60, ge=0)  # queued -> executable
+    governance_proposal_threshold: int = Field(0, ge=0)  # votes (FLAI base units) needed to propose
+
+    # Pay-per-inference (contracts/market.py, flows/inference.py): what an accepted model is
+    # listed at when its task is settled (its SubDAO may reprice it): FLAI base units per
+    # request up to each batch size, and the demand-driven multiplier (EIP-1559-style) moving
+    # once per window towards more or fewer requests than the target, within its bounds.
+    inference_tiers: dict[int, int] = {1: 10**18, 100: 20 * 10**18, 1000: 100 * 10**18}
+    inference_demand_target: int = Field(10, ge=1)  # requests per window
+    inference_window_s: int = Field(3600, ge=1)
+    inference_multiplier_bounds: tuple[float, float] = (0.5, 4.0)
+    inference_timeout_s: float = Field(120.0, gt=0)  # a request not served by then is refunded
+    inference_deadline_s: int = Field(900, ge=60)  # after it the consumer may refund its escrow
 
     seed: int = 0
 

@@ -41,6 +41,7 @@ class RoundResult:
     samples: int
     train_loss: float  # sample-weighted mean of the participants' reported losses
     metrics: Metrics  # federated evaluation of the new global model
+    evaluated: tuple[str, ...]  # whose holdout counts are in that evaluation's sum
     secure_aggregation_s: float
     quality: dict[str, QualityReport]  # every verdict of the quality gate, passing or not
     quality_report_hash: str  # combined over the verdicts, as recorded on chain
@@ -64,11 +65,13 @@ def in_round(step: Task, round_number: int) -> Task:
 
 def fl_round(federation: Federation, spec: TaskSpec, round_number: int, start: torch.Tensor,
              kind: ModelKind, strategy: FedAvg, seed: int = 0,
-             valuation: Valuation | None = None, min_stake: int = 0) -> RoundResult:
+             valuation: Valuation | None = None, min_stake: int = 0,
+             paid: bool = False) -> RoundResult:
     """Train the global model ``start`` for one round of the task ``spec`` registers (as asked
     in round 1, whatever the strategy learns later), as tasks of the current flow run, and
-    attach the round's table to that run. With ``valuation`` (a job that pays) the round
-    also values its participants' updates and records every provider's contribution."""
+    attach the round's table to that run. With ``valuation`` the round also values its
+    participants' updates in MPC; a ``paid`` round records every provider's contribution
+    (valued or not: an unvalued round weighs by samples) for settlement."""
     task_id = spec.task_id
     round_id = f"{task_id}/round-{round_number}"
     features = feature_count(federation.dataset.schema)
@@ -116,6 +119,7 @@ def fl_round(federation: Federation, spec: TaskSpec, round_number: int, start: t
         samples=samples,
         train_loss=sum(r.train_loss * r.samples for r in reports) / samples,
         metrics=evaluation.metrics,
+        evaluated=evaluation.parties,
         secure_aggregation_s=aggregate.seconds,
         quality=gate.verdicts,
         quality_report_hash=gate.report_hash,
@@ -126,7 +130,7 @@ def fl_round(federation: Federation, spec: TaskSpec, round_number: int, start: t
         global_vector=model,
         valuation=valued,
     )
-    if valuation is not None:
+    if paid:
         # What settlement pays from: every provider's samples, verdict, dropout and value.
         in_round(record_contributions, round_number)(
             task_id, round_number, _contributions(result, training, gate))

@@ -25,6 +25,7 @@ from flai.reporting import CurvePoint, PublishedCurve, report_training
 from flai.settings import get_settings
 from flai.valuation.shapley import Valuation
 from flows.fl_round import RoundResult, fl_round
+from tasks.governance import approved_task
 from tasks.lineage import TaskSpec, resume_point
 from tasks.publish import content_store
 
@@ -51,6 +52,14 @@ class TrainingJob:
     # FLAI base units each provider must have bonded in ProviderStaking to be selected (a paid
     # task's minimum); 0: no stake required.
     min_stake: int = 0
+    # The domain whose DAO approved this task in TaskRegistry (the task id is its name there):
+    # the job then refuses to start unless the chain says approved, and records every round's
+    # contributions for settlement. None: an ungoverned job, marked so in lineage, paid by nobody.
+    governed_by: str | None = None
+
+    @property
+    def governance(self) -> str:
+        return f"dao:{self.governed_by}" if self.governed_by else "ungoverned"
 
     def __post_init__(self) -> None:
         if self.valuation is not None and self.kind is not ModelKind.LOGREG:
@@ -86,7 +95,9 @@ def fl_training(job: TrainingJob,
     features = feature_count(job.federation.dataset.schema)
     # The spec every round registers the task with: what round 1 asks of the providers.
     spec = TaskSpec(job.task_id, job.federation.dataset.schema.name, job.kind.value, features,
-                    type(strategy).__name__, strategy.configure_fit(1), job.seed)
+                    type(strategy).__name__, strategy.configure_fit(1), job.seed, job.governance)
+    if job.governed_by:
+        approved_task(job.task_id)  # the DAO's approval, on chain, before anything else
     # Where the chain says this task stands; read before any actor starts.
     start = resume_point(spec)
     if start.vector is None:
@@ -103,7 +114,8 @@ def fl_training(job: TrainingJob,
     remaining = () if _reached(job, start.accuracy) else range(start.rounds_done + 1, job.rounds + 1)
     for round_number in remaining:
         result = fl_round(job.federation, spec, round_number, vector, job.kind, strategy,
-                          job.seed, job.valuation, job.min_stake)
+                          job.seed, job.valuation, job.min_stake,
+                          paid=job.valuation is not None or job.governed_by is not None)
         results.append(result)
         vector = result.global_vector
         if on_round is not None:

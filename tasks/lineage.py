@@ -72,6 +72,9 @@ class TaskSpec:
     strategy: str
     fit: FitConfig  # as asked of providers in round 1
     seed: int
+    # ``dao:<domain>``: approved on chain by that domain's DAO, paid once its model is
+    # accepted; ``ungoverned``: run directly, paid by nobody.
+    governance: str = "ungoverned"
 
     def to_json(self) -> bytes:
         """Canonical JSON: the same spec always gives the same bytes, hence the same CID."""

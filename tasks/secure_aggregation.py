@@ -229,15 +229,16 @@ def _dropouts(federation: fed.Federation, parties: tuple[str, ...],
 
 def secure_sum_over(federation: fed.Federation, providers: tuple[str, ...], contribution_id: str,
                     size: int, *, incarnations: Mapping[str, str] | None = None,
-                    step: Step = Step("a secure sum")) -> SecureSum:
-    """The sum of ``contribution_id`` over ``providers``, re-run without any that drop out;
-    the contribution is spent at every party of the session whose sum is returned."""
+                    step: Step = Step("a secure sum"), rerun: bool = True) -> SecureSum:
+    """The sum of ``contribution_id`` over ``providers``, re-run without any that drop out
+    (``rerun=False``: all of them or none); the contribution is spent at every party of the
+    session whose sum is returned."""
     summed = run_secure_session(
         federation, providers, contribution_id,
         ready=lambda p: p.can_contribute.remote(contribution_id),
         join=lambda p, session: p.join_secure_sum.remote(session, contribution_id),
         receive=lambda aggregator, session: aggregator.secure_sum.remote(session, size),
-        incarnations=incarnations, step=step)
+        incarnations=incarnations, step=step, rerun=rerun)
     _settle(federation, providers, contribution_id, summed)
     return SecureSum(summed.received, summed.parties, summed.seconds, summed.dropped)
 

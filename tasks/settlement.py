@@ -8,13 +8,18 @@ a recorded key, and announces itself with a ``TaskRegistered`` event, which is h
 settlement finds the rounds recorded since the last one; no contract had to change.
 
 - ``contributions/<task>/round-<n>``: a round's :class:`ContributionRecord`.
-- ``settlement/epoch-<n>``: a :class:`Settlement`: which contribution records the epoch covers
-  (those announced in blocks ``after_block + 1 .. through_block``), the split, the Merkle tree
-  with every proof, and each provider's reputation before and after.
+- ``settlement/epoch-<n>``: a :class:`Settlement`: which tasks the epoch pays (those whose
+  model their DAO accepted in blocks ``after_block + 1 .. through_block``, each with the pool
+  its modeler escrowed) and their rounds' contribution records, the split, the Merkle tree with
+  every proof, and each provider's reputation before and after.
 
-A settlement is recorded on chain **before** its root is posted: from then on the epoch is
-fixed, and a retried step or a re-run of the epoch rebuilds nothing; it posts the recorded
-root (a no-op once posted) and sets the recorded reputations (a no-op once set).
+Only accepted models pay: an ungoverned job, or one whose model was rejected (its pool went
+back to its modeler), is never in an epoch, whatever it recorded.
+
+A settlement is recorded on chain **before** its pools are released and its root posted: from
+then on the epoch is fixed, and a retried step or a re-run of the epoch rebuilds nothing; it
+releases what the registry still escrows, posts the recorded root (a no-op once posted) and
+sets the recorded reputations (a no-op once set).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import count
 from typing import Any
 from uuid import UUID
 
@@ -33,14 +39,15 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from contracts import (
-    ChainContract,
     Ledger,
     LedgerConflictError,
     LedgerNotFoundError,
     LedgerTransactionFailedError,
     RecordResult,
+    TaskState,
     keccak_id,
 )
+from contracts.market import ONE, Market
 from flai.crypto import KeyStore
 from flai.reporting import artifact_key
 from flai.rewards import EpochTree, epoch_tree
@@ -51,10 +58,11 @@ from flai.rewards.contributions import (
     provider_account,
     provider_key,
 )
-from flai.rewards.split import EpochSplit, ProviderReward, split_epoch
+from flai.rewards.split import EpochSplit, ProviderReward, split_epoch, split_tasks
 from flai.settings import get_settings
 from flai.storage import StorageDaemonError
 from tasks.chain import ledger
+from tasks.governance import governance
 from tasks.publish import content_store
 
 CONTRIBUTIONS_KIND = "flai.contributions/1"
@@ -88,6 +96,26 @@ def provider_accounts(providers: Sequence[str]) -> dict[str, str]:
 def provider_signer(chain: Ledger, provider: str) -> Ledger:
     """The deployment seen from ``provider``'s own account, which signs locally."""
     return chain.as_sender(chain.chain.add_signer(provider_key(provider, _key_material())))
+
+
+GAS_FLOAT = 10**17  # wei the coordinator sends a named account that cannot pay for a transaction
+
+
+def funded_signer(name: str, at_least: int = GAS_FLOAT // 10) -> Ledger:
+    """The deployment seen from the account the data directory derives for ``name`` (a
+    provider, a DAO member, a modeler, a consumer), which signs locally. Holding less than
+    ``at_least`` wei (gas money, by default), it is sent what it lacks plus a gas float by the
+    coordinator's account (the coordinator holds the data directory its key comes from)."""
+    chain = ledger()
+    signer = provider_signer(chain, name)
+    web3 = chain.chain.web3
+    balance = web3.eth.get_balance(signer.sender)
+    if balance < at_least:
+        with chain.chain.lock:
+            tx = web3.eth.send_transaction({"from": chain.sender, "to": signer.sender,
+                                            "value": at_least - balance + GAS_FLOAT})
+            web3.eth.wait_for_transaction_receipt(tx)
+    return signer
 
 
 def _key_material() -> bytes:
@@ -135,6 +163,15 @@ def record_contributions(task_id: str, round_number: int,
 
 
 @dataclass(frozen=True)
+class TaskPool:
+    """An accepted task an epoch pays: what its modeler escrowed for its contributors."""
+
+    task: str
+    pool: int  # FLAI base units
+    accepted_block: int
+
+
+@dataclass(frozen=True)
 class ReputationChange:
     provider: str
     account: str
@@ -149,7 +186,8 @@ class Settlement:
     epoch: int
     after_block: int
     through_block: int
-    records: tuple[str, ...]  # the contribution records' CIDs, in recorded order
+    tasks: tuple[TaskPool, ...]  # the accepted tasks it pays, in the order they were accepted
+    records: tuple[str, ...]  # their contribution records' CIDs, task by task, round by round
     split: EpochSplit
     smoothing: float
     reputation: tuple[ReputationChange, ...]
@@ -174,6 +212,7 @@ class Settlement:
         document = {
             "format": SETTLEMENT_KIND, "epoch": self.epoch, "after_block": self.after_block,
             "through_block": self.through_block, "records": list(self.records),
+            "tasks": [task.__dict__ for task in self.tasks],
             "pool": self.split.pool, "smoothing": self.smoothing, "rounds": self.split.rounds,
             "paying_rounds": self.split.paying_rounds, "providers": providers,
             "reputation": [change.__dict__ for change in self.reputation],
@@ -192,7 +231,7 @@ class Settlement:
                         for p in document["providers"])
         settlement = cls(
             document["epoch"], document["after_block"], document["through_block"],
-            tuple(document["records"]),
+            tuple(TaskPool(**task) for task in document["tasks"]), tuple(document["records"]),
             EpochSplit(document["pool"], document["rounds"], document["paying_rounds"], rewards),
             document["smoothing"], tuple(ReputationChange(**c) for c in document["reputation"]))
         tree = settlement.tree()
@@ -262,33 +301,42 @@ def _finished(chain: Ledger, settlement: Settlement) -> bool:
 @dataclass(frozen=True)
 class Gathered:
     through_block: int
+    tasks: tuple[TaskPool, ...]
     cids: tuple[str, ...]
     records: tuple[ContributionRecord, ...]
 
 
 @task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_transient)
 def gather_contributions(after_block: int) -> Gathered:
-    """The contribution records announced on chain after ``after_block``, up to the head now,
-    in the order they were recorded; each checked to be the record of the round it is under."""
+    """The tasks whose models were accepted after ``after_block``, up to the head now, in the
+    order they were accepted, with their rounds' contribution records; each record checked to
+    be the one of the round it is under."""
     chain, store = ledger(), content_store()
     through = chain.chain.web3.eth.block_number
-    event = chain.contract(ChainContract.REGISTRY).events.TaskRegistered()
-    logs = [log for log in event.get_logs(from_block=after_block + 1, to_block=through)
-            if log["args"]["datasetName"] == CONTRIBUTIONS_KIND]
-    logs.sort(key=lambda log: (log["blockNumber"], log["logIndex"]))
-    cids = tuple(log["args"]["specCid"] for log in logs)
-    records = tuple(ContributionRecord.from_json(store.get(cid)) for cid in cids)
-    for log, record in zip(logs, records, strict=True):
-        if log["args"]["taskId"] != contributions_key(record.task_id, record.round_number):
-            raise SettlementError(None, f"record {log['args']['specCid']} is not the one of its key")
-    return Gathered(through, cids, records)
+    tasks, cids, records = [], [], []
+    for accepted in governance().accepted_between(after_block + 1, through):
+        tasks.append(TaskPool(accepted.name, accepted.pool, accepted.accepted_block))
+        # A paid job records every round it trains, from round 1 on, resumed or not.
+        for round_number in count(1):
+            try:
+                cid = chain.get_task(contributions_key(accepted.name, round_number)).spec_cid
+            except LedgerNotFoundError:
+                break
+            record = ContributionRecord.from_json(store.get(cid))
+            if (record.task_id, record.round_number) != (accepted.name, round_number):
+                raise SettlementError(None, f"record {cid} is not the one of its key")
+            cids.append(cid)
+            records.append(record)
+    return Gathered(through, tuple(tasks), tuple(cids), tuple(records))
 
 
 @task
-def split_rewards(records: Sequence[ContributionRecord]) -> EpochSplit:
-    """The reward rule (``flai.rewards.split``) with the configured pool and smoothing."""
-    settings = get_settings()
-    return split_epoch(records, settings.reward_epoch_pool, settings.reward_value_smoothing)
+def split_rewards(gathered: Gathered) -> EpochSplit:
+    """The reward rule (``flai.rewards.split``): each accepted task's pool over its own rounds,
+    with the configured smoothing."""
+    by_task = [([r for r in gathered.records if r.task_id == pool.task], pool.pool)
+               for pool in gathered.tasks]
+    return split_tasks(by_task, get_settings().reward_value_smoothing)
 
 
 @task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_transient)
@@ -298,8 +346,8 @@ def plan_settlement(target: EpochTarget, gathered: Gathered, split: EpochSplit) 
     changes = tuple(ReputationChange(r.provider, r.account, before, before + r.paid_rounds)
                     for r in split.rewards if r.paid_rounds
                     for before in (chain.reputation_of(r.account),))
-    return Settlement(target.epoch, target.after_block, gathered.through_block, gathered.cids,
-                      split, get_settings().reward_value_smoothing, changes)
+    return Settlement(target.epoch, target.after_block, gathered.through_block, gathered.tasks,
+                      gathered.cids, split, get_settings().reward_value_smoothing, changes)
 
 
 @task(cache_policy=NO_CACHE, retries=5, retry_delay_seconds=[2, 4, 8, 16, 32],
@@ -322,19 +370,18 @@ def record_settlement(settlement: Settlement) -> RecordResult:
 @task(cache_policy=NO_CACHE, retries=5, retry_delay_seconds=[2, 4, 8, 16, 32],
       retry_condition_fn=_transient)
 def post_root(settlement: Settlement) -> RecordResult | None:
-    """Fund the pool with what the epoch lacks (minting it to the treasury if needed), then
-    post the root; both skipped once the root is posted. None when the epoch pays nothing."""
+    """Release the epoch's escrowed pools into the reward pool (each once: the registry marks
+    a released task settled), then post the root. None when the epoch pays nothing."""
+    chain, dao = ledger(), governance()
+    for pool in settlement.tasks:
+        if dao.task(keccak_id(pool.task)).state is TaskState.ACCEPTED:
+            dao.release_pool(keccak_id(pool.task))
     tree = settlement.tree()
     if tree is None:
         return None
-    chain = ledger()
-    if chain.epoch_root(settlement.epoch) is None:
-        shortfall = tree.total - chain.rewards_available()
-        if shortfall > 0:
-            missing = shortfall - chain.token_balance(chain.sender)
-            if missing > 0:
-                chain.mint_tokens(chain.sender, missing)
-            chain.fund_rewards(shortfall)
+    if chain.epoch_root(settlement.epoch) is None and chain.rewards_available() < tree.total:
+        raise SettlementError(settlement.epoch, f"the reward pool holds "
+                              f"{chain.rewards_available()} base units, the epoch pays {tree.total}")
     return chain.post_epoch_root(settlement.epoch, tree.root, tree.total)
 
 
@@ -359,6 +406,32 @@ def raise_reputation(settlement: Settlement) -> tuple[str, ...]:
                 "epoch %d: reputation of %s is %d, neither %d (before) nor %d (after): left as is",
                 settlement.epoch, change.provider, current, change.before, change.after)
     return tuple(raised)
+
+
+@task(cache_policy=NO_CACHE, retries=5, retry_delay_seconds=[2, 4, 8, 16, 32],
+      retry_condition_fn=_transient)
+def list_models(settlement: Settlement) -> tuple[str, ...]:
+    """Offer each model the epoch paid for to paid inference: its revenue goes to the task's
+    contributors in proportion to what they were paid for it (set once), at the listing
+    prices of the settings unless priced already (its SubDAO may reprice it). Returns the
+    models listed by this call."""
+    market, store, settings = Market(ledger()), content_store(), get_settings()
+    records = [ContributionRecord.from_json(store.get(cid)) for cid in settlement.records]
+    listed = []
+    for pool in settlement.tasks:
+        model = keccak_id(pool.task)
+        split = split_epoch([r for r in records if r.task_id == pool.task], pool.pool,
+                            settlement.smoothing)
+        paid = [r for r in split.rewards if r.amount]
+        if paid:
+            market.set_shares(model, [r.account for r in paid], [r.amount for r in paid])
+        if not market.prices(model).tiers:
+            market.set_tiers(model, list(settings.inference_tiers), list(settings.inference_tiers.values()))
+            low, high = settings.inference_multiplier_bounds
+            market.set_dynamics(model, settings.inference_demand_target, settings.inference_window_s,
+                                round(low * ONE), round(high * ONE))
+            listed.append(pool.task)
+    return tuple(listed)
 
 
 def settlement_chart_png(settlement: Settlement) -> bytes:
@@ -389,7 +462,8 @@ def report_settlement(settlement: Settlement) -> UUID:
     tree = settlement.tree()
     key = artifact_key("reward-epoch", str(settlement.epoch))
     create_table_artifact(rows, key=key, description=(
-        f"**Epoch {settlement.epoch}**: {len(settlement.records)} round(s), pool "
+        f"**Epoch {settlement.epoch}**: {len(settlement.tasks)} accepted task(s) "
+        f"({', '.join(t.task for t in settlement.tasks)}), {len(settlement.records)} round(s), pool "
         f"{settlement.split.pool / 10**18:g} FLAI, paid {settlement.split.total / 10**18:g} FLAI; "
         f"root `{'0x' + tree.root.hex() if tree else 'none'}`."))
     png = settlement_chart_png(settlement)

@@ -8,6 +8,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 import {Time} from "@openzeppelin/contracts/utils/types/Time.sol";
 import {IERC5192} from "./interfaces/IERC5192.sol";
+import {IMembership} from "./interfaces/IMembership.sol";
 import {IReputation} from "./interfaces/IReputation.sol";
 
 /**
@@ -19,11 +20,13 @@ import {IReputation} from "./interfaces/IReputation.sol";
  * a contribution record that could be sold would be worthless as reputation. Reputation is
  * kept with history ({IReputation}, block-number clock) so that a reputation-weighted Governor
  * or a reward distributor added later can weigh an account by its score at a past block.
+ * Membership is kept with history too ({IMembership}): a Governor asks whether an account
+ * held a badge, and how many did, when a proposal opened.
  *
  * Roles: `MINTER_ROLE` issues and revokes badges; `REPUTATION_ROLE` sets scores. Either can
  * be granted to future contracts (a reward distributor, a DAO timelock).
  */
-contract ContributionBadge is ERC721, AccessControl, IERC5192, IReputation {
+contract ContributionBadge is ERC721, AccessControl, IERC5192, IMembership {
     using Checkpoints for Checkpoints.Trace208;
 
     /// @notice Role allowed to mint badges and to revoke (burn) any badge.
@@ -35,6 +38,8 @@ contract ContributionBadge is ERC721, AccessControl, IERC5192, IReputation {
     mapping(address holder => uint256 tokenId) private _badgeOf;
     mapping(address holder => Checkpoints.Trace208) private _reputation;
     Checkpoints.Trace208 private _totalReputation;
+    mapping(address holder => Checkpoints.Trace208) private _holding; // 1 while a badge is held
+    Checkpoints.Trace208 private _holderCount;
 
     /// @notice The admin given is the zero address.
     error ContributionBadgeInvalidAdmin(address admin);
@@ -148,7 +153,17 @@ contract ContributionBadge is ERC721, AccessControl, IERC5192, IReputation {
         return _totalReputation.upperLookupRecent(_validateTimepoint(timepoint));
     }
 
-    /// @notice The current block number: reputation history is keyed by block.
+    /// @inheritdoc IMembership
+    function isPastHolder(address account, uint256 timepoint) external view returns (bool) {
+        return _holding[account].upperLookupRecent(_validateTimepoint(timepoint)) != 0;
+    }
+
+    /// @inheritdoc IMembership
+    function getPastHolderCount(uint256 timepoint) external view returns (uint256) {
+        return _holderCount.upperLookupRecent(_validateTimepoint(timepoint));
+    }
+
+    /// @notice The current block number: reputation and membership history are keyed by block.
     function clock() public view returns (uint48) {
         return Time.blockNumber();
     }
@@ -164,12 +179,14 @@ contract ContributionBadge is ERC721, AccessControl, IERC5192, IReputation {
         return
             interfaceId == type(IERC5192).interfaceId ||
             interfaceId == type(IReputation).interfaceId ||
+            interfaceId == type(IMembership).interfaceId ||
             super.supportsInterface(interfaceId);
     }
 
     /**
      * @dev The one path of mint, burn and transfer: lets only mint and burn through, keeps
-     * one badge per holder, emits {Locked} on mint and clears reputation on burn.
+     * one badge per holder, emits {Locked} on mint and clears reputation on burn; checkpoints
+     * membership (the holder's and the count) either way.
      */
     function _update(address to, uint256 tokenId, address auth) internal override returns (address from) {
         from = _ownerOf(tokenId);
@@ -180,11 +197,16 @@ contract ContributionBadge is ERC721, AccessControl, IERC5192, IReputation {
             revert ContributionBadgeAlreadyHeld(to, _badgeOf[to]);
         }
         super._update(to, tokenId, auth);
+        uint48 now_ = clock();
         if (from == address(0)) {
             _badgeOf[to] = tokenId;
+            _holding[to].push(now_, 1);
+            _holderCount.push(now_, _holderCount.latest() + 1);
             emit Locked(tokenId);
         } else {
             delete _badgeOf[from];
+            _holding[from].push(now_, 0);
+            _holderCount.push(now_, _holderCount.latest() - 1);
             _setReputation(from, 0);
         }
     }

@@ -17,6 +17,7 @@ SCHEMA = TabularSchema(
     name="census",
     label="income_gt_50k",
     min_rows=200,
+    sensitive="sex",
     columns=(
         Numeric("age", 0, 90, integral=True),
         Numeric("education", 0, 16, integral=True),

@@ -17,6 +17,7 @@ SCHEMA = TabularSchema(
     name="heart",
     label="disease",
     min_rows=50,
+    sensitive="sex",
     columns=(
         Numeric("age", 18, 100, integral=True),
         Categorical("sex", ("female", "male")),

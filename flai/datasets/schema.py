@@ -43,13 +43,16 @@ class TabularSchema:
     """A registered data set: the same table, with these columns, at every provider.
 
     ``label`` names a 0/1 integer column, the training target; it is also a column that
-    analytics may aggregate.
+    analytics may aggregate. ``sensitive`` names the categorical column a trained model's
+    fairness is measured across, its declared domain being the groups
+    (``flai.learning.fairness``); None: the data set declares none.
     """
 
     name: str
     columns: tuple[Column, ...]
     label: str
     min_rows: int = 20
+    sensitive: str | None = None
 
     @property
     def features(self) -> tuple[Column, ...]:

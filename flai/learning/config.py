@@ -5,6 +5,7 @@ builds its options from these without paying for it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -69,3 +70,53 @@ class ServerOptimiser(str, Enum):
     FEDADAGRAD = "fedadagrad"
     FEDADAM = "fedadam"
     FEDYOGI = "fedyogi"
+
+
+class JobSpecError(ValueError):
+    """A task's job document is not a job this version can run."""
+
+
+JOB_SPEC_FORMAT = "flai.job/1"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """The training job a modeler asks a DAO to approve: stored in the content store as
+    canonical JSON, its CID on chain with the task. Everything a governed run does comes from
+    here, so what was voted on is what runs."""
+
+    dataset: str
+    model: ModelKind = ModelKind.LOGREG
+    rounds: int = 5
+    providers: int | None = None  # census: Dirichlet providers; heart: its hospitals
+    alpha: float = 0.5
+    epochs: int = 1
+    learning_rate: float = FitConfig().learning_rate
+    mu: float = 0.0
+    server: ServerOptimiser = ServerOptimiser.FEDAVG
+    seed: int = 0
+    min_stake: int = 0  # FLAI base units each selected provider must have bonded
+
+    def to_json(self) -> bytes:
+        """Canonical JSON: the same job always gives the same bytes, hence the same CID.
+
+        >>> JobSpec.from_json(JobSpec("heart", rounds=2).to_json()) == JobSpec("heart", rounds=2)
+        True
+        """
+        document = {"format": JOB_SPEC_FORMAT, **self.__dict__,
+                    "model": self.model.value, "server": self.server.value}
+        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> JobSpec:
+        try:
+            document = json.loads(data)
+            if document.pop("format", None) != JOB_SPEC_FORMAT:
+                raise JobSpecError(f"not a {JOB_SPEC_FORMAT} document")
+            spec = cls(**{**document, "model": ModelKind(document["model"]),
+                          "server": ServerOptimiser(document["server"])})
+        except (ValueError, TypeError, KeyError) as error:
+            raise JobSpecError(f"not a job this version can run: {error}") from None
+        if spec.rounds < 1 or spec.epochs < 1 or spec.min_stake < 0:
+            raise JobSpecError("rounds and epochs must be at least 1, min_stake at least 0")
+        return spec

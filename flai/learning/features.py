@@ -26,10 +26,21 @@ def encode(frame: pd.DataFrame, schema: TabularSchema) -> tuple[torch.Tensor, to
     >>> tuple(X.shape), y.tolist()
     ((3, 38), [0.0, 1.0, 1.0])
     """
-    blocks = [_encode_column(frame[column.name], column) for column in schema.features]
-    features = np.concatenate(blocks, axis=1).astype(np.float32)
     labels = frame[schema.label].to_numpy(dtype=np.float32)
-    return torch.from_numpy(features), torch.from_numpy(labels)
+    return torch.from_numpy(encode_features(frame, schema)), torch.from_numpy(labels)
+
+
+def encode_features(frame: pd.DataFrame, schema: TabularSchema) -> np.ndarray:
+    """The features of ``frame``'s rows (float32, ``n x feature_count``); no label needed, as
+    for a consumer's rows to predict. A feature column the frame lacks counts as missing.
+
+    >>> from flai.datasets.heart import SCHEMA, load
+    >>> encode_features(load().head(2).drop(columns=["chol"]), SCHEMA).shape
+    (2, 38)
+    """
+    frame = frame.reindex(columns=[column.name for column in schema.features])
+    blocks = [_encode_column(frame[column.name], column) for column in schema.features]
+    return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
 def _width(column: Numeric | Categorical) -> int:

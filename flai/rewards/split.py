@@ -11,12 +11,14 @@ Per round r and provider i (rounds in the order they were recorded):
    share of the round's samples (n over N, the samples of the round's eligible providers),
    times g = 1 if it passed the quality gate and stayed in the round, else 0. A round whose
    eligible providers were not all valued weighs by samples alone: ``w_ri = n_ri / N_r * g_ri``.
-3. Rounds. The pool is split equally over the epoch's paying rounds (those with a positive
-   total weight), and each round's part over its providers in proportion to weight. A round
-   where nobody earned pays nothing and leaves its part to the others.
+3. Rounds. A task's pool (escrowed by its modeler, released when its model was accepted) is
+   split equally over its paying rounds (those with a positive total weight), and each round's
+   part over its providers in proportion to weight. A round where nobody earned pays nothing
+   and leaves its part to the others. An epoch of several tasks adds each provider's parts up
+   (:func:`split_tasks`).
 4. Amounts. Computed exactly (fractions), then rounded down to FLAI base units; the units left
    over go one each to the largest remainders, ties to the provider name first in sort order,
-   so the amounts are integers summing exactly to the pool, the same on every run.
+   so the amounts are integers summing exactly to each task's pool, the same on every run.
 
 Pure: no chain, no store, no clock.
 """
@@ -143,3 +145,37 @@ def largest_remainder(entitled: dict[str, Fraction], total: int) -> dict[str, in
     for name in by_remainder[:left]:
         amounts[name] += 1
     return amounts
+
+
+def split_tasks(tasks: Sequence[tuple[Sequence[ContributionRecord], int]], smoothing: float) -> EpochSplit:
+    """An epoch of several tasks: each task's pool split over its own rounds (:func:`split_epoch`;
+    values are smoothed within a task, as one task's value says nothing of another's), then each
+    provider's parts added up. ``share`` is of all the pools together.
+
+    >>> from flai.rewards.contributions import Contribution
+    >>> accounts = {"a": "0x" + "11" * 20, "b": "0x" + "22" * 20}
+    >>> first = ContributionRecord.of("t1", 1, [Contribution("a", 30, True)], accounts)
+    >>> second = ContributionRecord.of("t2", 1, [Contribution("a", 10, True),
+    ...     Contribution("b", 30, True)], accounts)
+    >>> [(r.provider, r.amount, r.rounds) for r in split_tasks([([first], 100), ([second], 40)], 1.0).rewards]
+    [('a', 110, 2), ('b', 30, 1)]
+    """
+    splits = [split_epoch(records, pool, smoothing) for records, pool in tasks]
+    pool = sum(split.pool for split in splits)
+    parts: dict[str, list[ProviderReward]] = {}
+    for split in splits:
+        for reward in split.rewards:
+            parts.setdefault(reward.provider, []).append(reward)
+    rewards = []
+    for provider in sorted(parts):
+        mine = parts[provider]
+        if len({r.account for r in mine}) > 1:
+            raise RewardSplitError(f"accounts[{provider}]", mine[-1].account,
+                                   f"{mine[0].account}, as in its other tasks")
+        amount = sum(r.amount for r in mine)
+        valued = [r.value for r in mine if r.value is not None]
+        rewards.append(ProviderReward(provider, mine[0].account, sum(r.rounds for r in mine),
+                                      sum(r.paid_rounds for r in mine), valued[-1] if valued else None,
+                                      amount / pool if pool else 0.0, amount))
+    return EpochSplit(pool, sum(s.rounds for s in splits), sum(s.paying_rounds for s in splits),
+                      tuple(rewards))

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.compiled import UNISWAP_PAIR, ChainContract, compiled
+
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 
@@ -31,7 +33,14 @@ def compile_check(root: Path) -> subprocess.CompletedProcess[str]:
 def test_committed_artifacts_match_a_fresh_compile() -> None:
     run = compile_check(CONTRACTS)
     assert run.returncode == 0, run.stderr
-    assert "artifacts up to date (6 contracts" in run.stdout
+    assert "artifacts up to date (11 contracts" in run.stdout and "; 4 published)" in run.stdout
+
+
+def test_every_deployed_contract_and_the_pair_have_artifacts() -> None:
+    for contract in (*ChainContract, UNISWAP_PAIR):
+        artifact = compiled(contract)
+        name = contract.value if isinstance(contract, ChainContract) else contract
+        assert artifact.name == name and artifact.abi and len(artifact.bytecode) > len("0x")
 
 
 def test_check_fails_when_a_source_changes(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from eth_account import Account
 
 from contracts import (
+    MARKET_FEE_BPS,
     ChainContract,
     DeploymentManifest,
     Ledger,
@@ -19,6 +20,7 @@ from contracts import (
     LedgerConnectionError,
     LedgerManifestError,
     LedgerValueError,
+    Role,
     RoundMetrics,
     connect,
     keccak_id,
@@ -100,6 +102,34 @@ def test_a_manifest_from_before_a_contract_was_added_is_completed(
     assert upgraded.get_task(TASK).dataset_name == "census"  # the lineage is the same
     assert not upgraded.register_dataset(TASK, keccak_id("policy"), 10).already_recorded
     assert Ledger.open(tmp_path / "chain", chain_url).manifest == upgraded.manifest  # deployed once
+
+
+def test_a_deployment_from_before_the_market_gets_it_and_the_pool(
+    ledger: Ledger, chain_url: str | None, tmp_path: Path
+) -> None:
+    """The market and the Uniswap contracts are deployed next to an older deployment, each
+    after those it takes (the market the token, the router the factory and WETH)."""
+    added = (
+        ChainContract.MARKET, ChainContract.WETH, ChainContract.UNISWAP_FACTORY, ChainContract.UNISWAP_ROUTER
+    )
+    path = manifest_path(tmp_path / "chain", ledger.chain.chain_id)
+    document = json.loads(path.read_text())
+    for contract in added:
+        del document["addresses"][contract.value]
+    path.write_text(json.dumps(document))
+    assert DeploymentManifest.load(path, partial=True).missing == added
+
+    upgraded = Ledger.open(tmp_path / "chain", chain_url)
+    kept = {c: a for c, a in upgraded.manifest.addresses.items() if c not in added}
+    assert kept == {c: a for c, a in ledger.manifest.addresses.items() if c not in added}
+    market, router = upgraded.contract(ChainContract.MARKET), upgraded.contract(ChainContract.UNISWAP_ROUTER)
+    assert market.functions.token().call() == upgraded.contract(ChainContract.TOKEN).address
+    assert market.functions.treasury().call() == upgraded.sender
+    assert market.functions.feeBps().call() == MARKET_FEE_BPS
+    assert router.functions.factory().call() == upgraded.contract(ChainContract.UNISWAP_FACTORY).address
+    assert router.functions.WETH().call() == upgraded.contract(ChainContract.WETH).address
+    assert all(upgraded.has_role(ChainContract.MARKET, role, upgraded.sender)
+               for role in (Role.DEFAULT_ADMIN, Role.PRICING, Role.OPERATOR, Role.SETTLER))
 
 
 def test_unreadable_manifests(tmp_path: Path) -> None:

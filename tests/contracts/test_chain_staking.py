@@ -40,6 +40,16 @@ def provider(ledger: Ledger) -> Ledger:
     return provider
 
 
+@pytest.fixture
+def slasher(ledger: Ledger) -> Ledger:
+    """An account holding ``Role.SLASHER``, granted by the deployer (still staking's admin):
+    in a deployment the SuperDAO's timelock holds it (test_chain_governance slashes through a
+    proposal), here an account stands in for it."""
+    slasher = ledger.as_sender(ledger.chain.unlocked_account(4))
+    ledger.grant_role(ChainContract.STAKING, Role.SLASHER, slasher.sender)
+    return slasher
+
+
 def next_block_at(ledger: Ledger, timestamp: int) -> None:
     """The embedded chain's next transaction is mined at ``timestamp``."""
     ledger.chain.web3.provider.ethereum_tester.time_travel(timestamp)
@@ -106,7 +116,9 @@ def test_a_new_request_restarts_the_delay(ledger: Ledger, provider: Ledger) -> N
         provider.withdraw_stake()
 
 
-def test_only_the_slasher_role_slashes(ledger: Ledger, provider: Ledger, stranger: Ledger) -> None:
+def test_only_the_slasher_role_slashes(
+    ledger: Ledger, provider: Ledger, stranger: Ledger, slasher: Ledger
+) -> None:
     provider.stake(400)
     with pytest.raises(LedgerUnauthorizedError) as caught:
         stranger.slash(provider.sender, 50, "not its role")
@@ -117,7 +129,7 @@ def test_only_the_slasher_role_slashes(ledger: Ledger, provider: Ledger, strange
 
     treasury = ledger.sender  # the deployer, as Ledger deploys it
     before = ledger.token_balance(treasury)
-    slashed = ledger.slash(provider.sender, 150, "failed the quality gate: task 7, round 3")
+    slashed = slasher.slash(provider.sender, 150, "failed the quality gate: task 7, round 3")
     assert ledger.stake_of(provider.sender) == 250
     assert ledger.token_balance(treasury) == before + 150
     staking = ledger.contract(ChainContract.STAKING)
@@ -132,16 +144,16 @@ def test_only_the_slasher_role_slashes(ledger: Ledger, provider: Ledger, strange
     assert ledger.stake_of(provider.sender) == 200
 
 
-def test_slashing_reaches_unbonding_stake(ledger: Ledger, provider: Ledger) -> None:
+def test_slashing_reaches_unbonding_stake(ledger: Ledger, provider: Ledger, slasher: Ledger) -> None:
     provider.stake(400)
     provider.request_unbond(300)
     _, withdrawable_at = ledger.unbonding_of(provider.sender)
     treasury = ledger.token_balance(ledger.sender)
-    ledger.slash(provider.sender, 250, "misbehaved, then tried to leave")  # 100 bonded, 150 unbonding
+    slasher.slash(provider.sender, 250, "misbehaved, then tried to leave")  # 100 bonded, 150 unbonding
     assert ledger.stake_of(provider.sender) == 0
     assert ledger.unbonding_of(provider.sender) == (150, withdrawable_at)
     with pytest.raises(LedgerInsufficientFundsError) as caught:
-        ledger.slash(provider.sender, 151, "more than it has")
+        slasher.slash(provider.sender, 151, "more than it has")
     assert caught.value.arguments == {"provider": provider.sender, "requested": 151, "available": 150}
     next_block_at(ledger, withdrawable_at)
     provider.withdraw_stake()

@@ -1,6 +1,7 @@
-"""Reward settlement end to end on the embedded chain, through real Prefect runs: two rounds of
-four providers recorded by ``record_contributions``, one epoch settled, re-run, claimed, and
-the CLI's ``rewards show|claim`` and ``stake`` on the result."""
+"""Reward settlement end to end on the embedded chain, through real Prefect runs: a governed
+task approved by its SubDAO, two rounds of four providers recorded by ``record_contributions``,
+its model accepted, one epoch settled from its escrowed pool, re-run, claimed, and the CLI's
+``rewards show|claim`` and ``stake`` on the result; a rejected model pays nothing."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from typer.testing import CliRunner
 
 from cli import app
 from cli.rewards import flai_cell
-from contracts import ChainContract, LedgerAlreadyClaimedError
+from cli.demo import MODELER, POOL
+from contracts import ChainContract, LedgerAlreadyClaimedError, Support, TaskState
 from deployments.settlement import settle
 from flai.rewards import epoch_tree
 from flai.rewards.contributions import Contribution
-from flai.settings import get_settings
 from flows.reward_settlement import reward_settlement
 from tasks.chain import ledger
+from tasks.governance import governance
 from tasks.settlement import (
     RecordedContributions,
     Settlement,
@@ -37,9 +39,9 @@ from tasks.settlement import (
     split_rewards,
     target_epoch,
 )
+from tests.dao import approved_task, vote_on_model
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
-POOL = get_settings().reward_epoch_pool
 
 
 @flow
@@ -55,22 +57,33 @@ def names() -> list[str]:
     return [f"{p}-{tag}" for p in ("alpha", "beta", "gamma", "delta")]
 
 
+def trained(name: str, rounds: list[list[Contribution]]) -> bytes:
+    """A governed task, approved, with ``rounds`` recorded and its result on chain."""
+    task_id = approved_task(name)
+    for number, contributions in enumerate(rounds, start=1):
+        training_round(name, number, contributions)
+    governance().record_result(task_id, f"bafymodel-{name}", f"bafyreport-{name}",
+                               900_000, 950_000, 10_000, 20_000)
+    return task_id
+
+
 @pytest.fixture(scope="module")
 def settled(names: list[str]) -> Iterator[tuple[Settlement, str]]:
-    """Two rounds recorded, then the epoch settled; yields it and the task id."""
+    """A task trained over two rounds, its model accepted, then the epoch settled; yields it
+    and the task's name."""
     a, b, c, d = names
-    task_id = f"rewards-{uuid.uuid4().hex[:8]}"
-    reward_settlement()  # rounds recorded by earlier tests of the session make their own epoch
+    task = f"rewards-{uuid.uuid4().hex[:8]}"
+    reward_settlement()  # models accepted by earlier tests of the session make their own epoch
     # Round 1 was valued; gamma's update made the model worse, delta failed the quality gate.
     first = [Contribution(a, 100, True, value=0.75), Contribution(b, 100, True, value=0.25),
              Contribution(c, 100, True, value=-0.5), Contribution(d, 0, False)]
     # Round 2 was not valued; delta dropped out of secure aggregation.
     second = [Contribution(a, 100, True), Contribution(b, 100, True), Contribution(c, 100, True),
               Contribution(d, 100, True, "died during secure aggregation")]
-    training_round(task_id, 1, first)
-    recorded = training_round(task_id, 2, second)
-    assert not recorded.already_recorded
-    yield reward_settlement(), task_id
+    task_id = trained(task, [first, second])
+    assert reward_settlement() is None  # trained, not yet accepted: nothing to pay
+    vote_on_model(task_id)
+    yield reward_settlement(), task
 
 
 def test_a_round_is_recorded_once(settled: tuple[Settlement, str], names: list[str]) -> None:
@@ -125,7 +138,7 @@ def test_a_rerun_posts_nothing_and_raises_nothing(settled: tuple[Settlement, str
     available, head = chain.rewards_available(), chain.chain.web3.eth.block_number
     again = reward_settlement(settlement.epoch)
     assert again == settlement
-    assert reward_settlement() is None  # no round since: nothing to settle, no epoch consumed
+    assert reward_settlement() is None  # no model accepted since: no epoch consumed
     assert chain.rewards_available() == available
     distributor, badge = (chain.contract(ChainContract.DISTRIBUTOR), chain.contract(ChainContract.BADGE))
     assert not distributor.events.EpochPosted().get_logs(from_block=head + 1)
@@ -197,13 +210,13 @@ def test_cli_shows_claims_and_stakes(settled: tuple[Settlement, str], names: lis
 def test_a_run_that_died_before_posting_is_finished_by_the_next(settled: tuple[Settlement, str],
                                                                 names: list[str]) -> None:
     """The settlement was recorded, the root never posted: the next run posts exactly it."""
-    _, task_id = settled
     chain = ledger()
-    training_round(task_id, 3, [Contribution(n, 50, True, value=0.5) for n in names])
+    task = f"rewards-{uuid.uuid4().hex[:8]}"
+    vote_on_model(trained(task, [[Contribution(n, 50, True, value=0.5) for n in names]]))
     target = target_epoch.fn(None)
     gathered = gather_contributions.fn(target.after_block)
-    assert [(r.task_id, r.round_number) for r in gathered.records] == [(task_id, 3)]
-    planned = plan_settlement.fn(target, gathered, split_rewards.fn(gathered.records))
+    assert [(r.task_id, r.round_number) for r in gathered.records] == [(task, 1)]
+    planned = plan_settlement.fn(target, gathered, split_rewards.fn(gathered))
     record_settlement.fn(planned)
     assert chain.epoch_root(planned.epoch) is None
     finished = reward_settlement()
@@ -216,12 +229,12 @@ def test_a_run_that_died_before_posting_is_finished_by_the_next(settled: tuple[S
 def test_a_run_that_died_before_reputation_is_finished_by_the_next(settled: tuple[Settlement, str],
                                                                    names: list[str]) -> None:
     """The root was posted, the reputations not raised: the next run raises them, once."""
-    _, task_id = settled
     chain = ledger()
-    training_round(task_id, 4, [Contribution(n, 50, True) for n in names])
+    task = f"rewards-{uuid.uuid4().hex[:8]}"
+    vote_on_model(trained(task, [[Contribution(n, 50, True) for n in names]]))
     target = target_epoch.fn(None)
     gathered = gather_contributions.fn(target.after_block)
-    planned = plan_settlement.fn(target, gathered, split_rewards.fn(gathered.records))
+    planned = plan_settlement.fn(target, gathered, split_rewards.fn(gathered))
     record_settlement.fn(planned)
     post_root.fn(planned)
     assert reward_settlement() == planned
@@ -237,4 +250,18 @@ def test_the_deployment_flow_returns_json(settled: tuple[Settlement, str], names
     assert {n: int(result["amounts"][n]) for n in names} == {r.provider: r.amount
                                                              for r in settlement.split.rewards
                                                              if r.provider in names}
-    assert settle() == {"epoch": None, "rounds": 0}
+    assert settle() == {"epoch": None, "tasks": [], "rounds": 0}
+
+
+def test_a_rejected_model_pays_nothing_and_refunds_the_modeler(settled: tuple[Settlement, str],
+                                                               names: list[str]) -> None:
+    chain, dao = ledger(), governance()
+    modeler = provider_accounts([MODELER])[MODELER]
+    task = f"rewards-{uuid.uuid4().hex[:8]}"
+    task_id = trained(task, [[Contribution(n, 50, True) for n in names]])
+    before, available = chain.token_balance(modeler), chain.rewards_available()
+    vote_on_model(task_id, Support.AGAINST)
+    dao.close_defeated(task_id)
+    assert dao.task(task_id).state is TaskState.MODEL_REJECTED
+    assert chain.token_balance(modeler) == before + POOL  # the pool went back
+    assert reward_settlement() is None and chain.rewards_available() == available

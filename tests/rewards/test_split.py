@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from flai.rewards.contributions import Contribution, ContributionRecord, ContributionRecordError
-from flai.rewards.split import RewardSplitError, largest_remainder, split_epoch
+from flai.rewards.split import RewardSplitError, largest_remainder, split_epoch, split_tasks
 
 ACCOUNTS = {name: "0x" + f"{i + 1:02x}" * 20 for i, name in enumerate("abcd")}
 POOL = 1000 * 10**18
@@ -100,3 +100,25 @@ def test_bad_inputs_are_refused() -> None:
     moved = ContributionRecord.of("task", 2, [Contribution("a", 1, True)], {"a": ACCOUNTS["b"]})
     with pytest.raises(RewardSplitError):
         split_epoch([record(1, Contribution("a", 1, True)), moved], 10, 0.5)
+
+
+def test_an_epoch_of_several_tasks_pays_each_pool_over_its_own_rounds() -> None:
+    def of_task(task: str, round_number: int, *contributions: Contribution) -> ContributionRecord:
+        return ContributionRecord.of(task, round_number, contributions,
+                                     {c.provider: ACCOUNTS[c.provider] for c in contributions})
+
+    # Task one pays 900 over two rounds; task two 100 over one round, valued: b's value there
+    # is not smoothed with anything from task one.
+    one = [of_task("one", 1, Contribution("a", 10, True), Contribution("b", 30, True)),
+           of_task("one", 2, Contribution("a", 10, True))]
+    two = [of_task("two", 1, Contribution("b", 10, True, value=0.5), Contribution("c", 10, True, value=0.5))]
+    split = split_tasks([(one, 900), (two, 100)], 0.5)
+    paid = {r.provider: r.amount for r in split.rewards}
+    assert paid == {"a": 450 + 113, "b": 337 + 50, "c": 50}
+    assert split.total == split.pool == 1000
+    assert (split.rounds, split.paying_rounds) == (3, 3)
+    assert {r.provider: r.rounds for r in split.rewards} == {"a": 2, "b": 2, "c": 1}
+    # A provider paid at two accounts across tasks is refused, as within one task.
+    moved = [ContributionRecord.of("three", 1, [Contribution("a", 1, True)], {"a": ACCOUNTS["b"]})]
+    with pytest.raises(RewardSplitError):
+        split_tasks([(one, 10), (moved, 10)], 0.5)
