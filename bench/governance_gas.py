@@ -79,8 +79,10 @@ def measure(state_dir: Path) -> list[Decision]:
     for member in members:
         ledger.mint_badge(member)
         ledger.mint_tokens(member, 100 * FLAI)
+        ledger.as_sender(member).delegate(member)  # ERC20Votes counts delegated balances only
         ledger.set_reputation(member, 3)
     ledger.mint_tokens(ledger.sender, 1_000 * FLAI)
+    ledger.delegate(ledger.sender)
     modeler = gov.as_sender(ledger.chain.unlocked_account(5))
     ledger.mint_tokens(modeler.ledger.sender, 500 * FLAI)
 

@@ -42,12 +42,12 @@ def infer(
     """Pay for private predictions of INPUT's rows on MODEL; print them and the price paid."""
     from contracts import LedgerError
     from flows.inference import inference
-    from tasks.inference import ModelNotForSaleError, consumer_predictions
+    from tasks.inference import InferenceBudgetExceededError, ModelNotForSaleError, consumer_predictions
 
     limit = flai_amount(max_price) if max_price else None
     try:
         result = inference(model, as_name, encoded_rows(model, rows, as_name), backend, limit)
-    except (LedgerError, ModelNotForSaleError) as error:
+    except (LedgerError, ModelNotForSaleError, InferenceBudgetExceededError) as error:
         console.print(f"[red]{error}[/]", soft_wrap=True)
         raise typer.Exit(1) from None
     console.print(predictions_table(result, consumer_predictions(as_name)))

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import app
-from cli.rewards import _failures, flai_amount, flai_cell, flai_text
+from cli.rewards import failures, flai_amount, flai_cell, flai_text
 
 if TYPE_CHECKING:
     from contracts.market import Market, ModelPrices
@@ -33,6 +33,13 @@ def _market() -> Market:
     from tasks.chain import ledger
 
     return Market(ledger())
+
+
+def _named_market(name: str) -> Market:
+    from contracts.market import Market
+    from tasks.settlement import funded_signer
+
+    return Market(funded_signer(name))
 
 
 def eth_amount(text: str) -> int:
@@ -85,7 +92,7 @@ def prices(
     """Each model's tiers and the price a request pays now (tier price x demand multiplier)."""
     from contracts import keccak_id
 
-    with _failures():
+    with failures():
         market = _market()
         if model is not None:
             rows = [(model, market.prices(keccak_id(model)))]
@@ -102,7 +109,7 @@ def seed(flai: Annotated[str, typer.Option(help="FLAI to put in, e.g. 50000")],
          eth: Annotated[str, typer.Option(help="ETH to put in, e.g. 20")]) -> None:
     """Seed the FLAI/WETH pool with the operator's FLAI and ETH (once: a seeded pool is left as it is)."""
     flai_wei, eth_wei = flai_amount(flai), eth_amount(eth)
-    with _failures():
+    with failures():
         market = _market()
         before = market.pool_reserves()
         reserves = market.seed_pool(flai_wei, eth_wei)
@@ -115,11 +122,18 @@ def seed(flai: Annotated[str, typer.Option(help="FLAI to put in, e.g. 50000")],
 def buy(
     eth: Annotated[str, typer.Option(help="ETH to spend, e.g. 0.5")],
     min_flai: Annotated[str | None, typer.Option(help=f"least FLAI to accept; default: quote - {SLIPPAGE:.1%}")] = None,
+    as_name: Annotated[str | None, typer.Option("--as", help="a named account (a consumer) "
+                                                "buying with its own ETH; default: the coordinator")] = None,
 ) -> None:
     """Buy FLAI with ETH through the Uniswap V2 router and print the amount bought."""
     eth_wei = eth_amount(eth)
-    with _failures():
-        market = _market()
+    with failures():
+        market = _market() if as_name is None else _named_market(as_name)
+        held_eth = market.ledger.chain.web3.eth.get_balance(market.sender)
+        if held_eth < eth_wei:
+            console.print(f"[red]{as_name or 'the coordinator'} holds {flai_text(held_eth)} ETH, "
+                          f"less than {eth}[/]", soft_wrap=True)
+            raise typer.Exit(1)
         if not market.pool_reserves().flai:
             console.print("[red]the FLAI/WETH pool is empty: `flai market seed` first[/]")
             raise typer.Exit(1)

@@ -82,7 +82,7 @@ def moment(timestamp: int) -> str:
 
 
 @contextmanager
-def _failures() -> Iterator[None]:
+def failures() -> Iterator[None]:
     """The errors an operator meets, as one red line and exit code 1."""
     from contracts import LedgerError
     from flai.storage import StorageError
@@ -140,7 +140,7 @@ def settle(epoch: Annotated[int | None, typer.Option(min=1, help="default: the n
     """Settle the rounds recorded since the last epoch (or epoch N again: it posts nothing new)."""
     from flows.reward_settlement import reward_settlement
 
-    with _failures():
+    with failures():
         settlement = reward_settlement(epoch)
         if settlement is None:
             console.print("no round was recorded since the last settled epoch: nothing to settle")
@@ -155,7 +155,7 @@ def settle(epoch: Annotated[int | None, typer.Option(min=1, help="default: the n
 @rewards_app.command("show")
 def show(epoch: EpochOption = None) -> None:
     """Per provider of an epoch: rounds, value, share, amount and whether it was claimed."""
-    with _failures():
+    with failures():
         chain = _chain()
         console.print(settlement_table(chain, _settled(chain, epoch)))
 
@@ -168,7 +168,7 @@ def claim(
     """Pay PROVIDER's reward of an epoch (or of every epoch not yet claimed) to its account."""
     from tasks.settlement import last_settled, settlement_of
 
-    with _failures():
+    with failures():
         chain = _chain()
         epochs = [_settled(chain, epoch).epoch] if epoch else range(1, last_settled(chain) + 1)
         paid, claimed_before = 0, []
@@ -208,7 +208,7 @@ def deposit(provider: Annotated[str, typer.Argument(help="the provider's name")]
             amount: Annotated[str, typer.Argument(help="FLAI to bond, e.g. 10 or 2.5")]) -> None:
     """Bond AMOUNT of PROVIDER's FLAI (its claimed rewards)."""
     wei = flai_amount(amount)
-    with _failures():
+    with failures():
         signer = _as_provider(provider)
         balance = signer.token_balance(signer.sender)
         if balance < wei:
@@ -224,7 +224,7 @@ def unbond(provider: Annotated[str, typer.Argument(help="the provider's name")],
            amount: Annotated[str, typer.Argument(help="FLAI to unbond")]) -> None:
     """Start unbonding AMOUNT of PROVIDER's stake; it can be withdrawn after the delay."""
     wei = flai_amount(amount)
-    with _failures():
+    with failures():
         signer = _as_provider(provider)
         signer.request_unbond(wei)
         pending, at = signer.unbonding_of(signer.sender)
@@ -236,7 +236,7 @@ def withdraw(provider: Annotated[str, typer.Argument(help="the provider's name")
     """Pay PROVIDER its unbonded stake once the delay has passed."""
     from contracts import LedgerTooEarlyError
 
-    with _failures():
+    with failures():
         signer = _as_provider(provider)
         try:
             signer.withdraw_stake()
@@ -253,7 +253,7 @@ def stake_show(providers: Annotated[list[str], typer.Argument(help="provider nam
     """Each provider's account, FLAI balance, bonded stake and unbonding stake."""
     from tasks.settlement import provider_accounts
 
-    with _failures():
+    with failures():
         # Read as the operator: the embedded chain refuses even a call from an account without gas.
         chain = _chain()
         accounts = provider_accounts(providers)

@@ -256,6 +256,18 @@ class Market:
         consumer, deadline, batch, state, model, price = made
         return InferenceRequest(request_id, consumer, bytes(model), batch, price, deadline, RequestState(state))
 
+    def rows_served(self, model: Bytes32, consumer: str) -> int:
+        """The rows ``consumer`` asked of ``model`` in requests not refunded: what its
+        predictions could have revealed of the model so far."""
+        model, consumer = to_bytes32(model, "model"), check_address(consumer, "consumer")
+        since = self.ledger.manifest.deployment_block
+        events = self._market.events
+        made = events.InferenceRequested().get_logs(
+            argument_filters={"modelId": model, "consumer": consumer}, from_block=since)
+        refunded = {log["args"]["requestId"] for log in events.InferenceRefunded().get_logs(
+            argument_filters={"consumer": consumer}, from_block=since)}
+        return sum(log["args"]["batch"] for log in made if log["args"]["requestId"] not in refunded)
+
     # -- revenue ----------------------------------------------------------------------------
 
     def set_shares(self, model: Bytes32, accounts: Sequence[str], shares: Sequence[int]) -> RecordResult:

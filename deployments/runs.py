@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
 WORKER_LABEL = "prefect.worker.name"  # the label a Prefect worker gives the runs it starts
+INTERRUPTIBLE = "interruptible"
+"""A deployment tag (its runs carry it): a run that redoes its work when run again and that
+runs every few minutes (``governance/sync``) does not keep ``flai down`` from stopping the
+stack; ``down`` stops it with the worker and cancels it, as ``--force`` does."""
 SETTLE_TIMEOUT_S = 30.0
 
 
@@ -40,9 +44,10 @@ class RunNotSettledError(StackError):
         self.timeout_s = timeout_s
 
 
-def active(api_url: str) -> list[FlowRunRef]:
+def active(api_url: str) -> tuple[list[FlowRunRef], list[FlowRunRef]]:
     """Runs that hold or are about to take a slot: Running, Pending, Cancelling, and Scheduled
-    ones whose time has come (Late, or awaiting a retry)."""
+    ones whose time has come (Late, or awaiting a retry); split into those ``down`` must wait
+    for and those of deployments tagged :data:`INTERRUPTIBLE`, which it may stop and cancel."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterNextScheduledStartTime,
@@ -57,7 +62,8 @@ def active(api_url: str) -> list[FlowRunRef]:
             before_=datetime.now(timezone.utc)))
     with _client(api_url) as client:
         runs = [*_busy_runs(client), *client.read_flow_runs(flow_run_filter=due)]
-    return [_ref(run) for run in runs]
+    return ([_ref(run) for run in runs if INTERRUPTIBLE not in run.tags],
+            [_ref(run) for run in runs if INTERRUPTIBLE in run.tags])
 
 
 def cancel(api_url: str, runs: list[FlowRunRef], timeout_s: float = SETTLE_TIMEOUT_S) -> None:

@@ -151,14 +151,16 @@ def down(data_dir: Path, *, force: bool = False) -> list[ComponentReport]:
 
     Flow runs active on the stack's server make it raise :class:`~flai.stack.StackBusyError`
     and stop nothing, unless ``force``: then the worker and every run's process are stopped
-    first and the runs set Cancelled. Processes that still carry the stack's marker once the
+    first and the runs set Cancelled. Runs of deployments tagged ``interruptible`` (the
+    governance sync, every 5 minutes, safe to re-run) are stopped and cancelled so, unforced. Processes that still carry the stack's marker once the
     parts are stopped (a run's Ray, orphaned) are stopped too, and reported as leftovers.
     """
     api_url = _api_url(data_dir)
-    active = runs.active(api_url) if api_url else []
+    active, interruptible = runs.active(api_url) if api_url else ([], [])
     if active and not force:
         raise StackBusyError(active)
     stopped = {WORKER: _stop(data_dir, WORKER)}  # and the runs' processes, its descendants
+    active += interruptible
     if active:
         runs.cancel(api_url, active)
     stopped |= {name: _stop(data_dir, name) for name in (SERVER, RAY_HEAD, IPFS, ANVIL)}

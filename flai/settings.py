@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     inference_multiplier_bounds: tuple[float, float] = (0.5, 4.0)
     inference_timeout_s: float = Field(120.0, gt=0)  # a request not served by then is refunded
     inference_deadline_s: int = Field(900, ge=60)  # after it the consumer may refund its escrow
+    # Rows one consumer may have predicted by one model: a model with d features is recovered
+    # from about d + 1 answered rows, so this bounds extraction (the holder's operator enforces it).
+    inference_rows_per_consumer: int = Field(1000, ge=1)
 
     seed: int = 0
 

@@ -23,12 +23,13 @@ from prefect.cache_policies import NO_CACHE
 from ray.actor import ActorHandle
 
 from actors.reports import OpenedSession, SessionBusy
-from contracts import TaskState, keccak_id
-from contracts.market import InferenceRequest, Market, RequestState
+from contracts import LedgerTransactionFailedError, TaskState, keccak_id
+from contracts.market import InferenceRequest, Market, RequestState, request_id_of
 from flai.inference import Backend, ModelRef
 from flai.inference.mpc import MpcPlan
 from flai.mpc.session import wait_listening
 from flai.settings import get_settings
+from flai.storage import StorageDaemonError
 from tasks.chain import ledger
 from tasks.publish import content_store
 
@@ -125,11 +126,20 @@ def consumer_predictions(consumer: str):
 # -- the paid model and its request ---------------------------------------------------------
 
 
+def _transient(task, task_run, state) -> bool:
+    """Retry when the node or the store was briefly unavailable; every step is idempotent."""
+    return isinstance(state.data, (OSError, LedgerTransactionFailedError, StorageDaemonError))
+
+
 class ModelNotForSaleError(RuntimeError):
     """Only a model its DAO accepted (and whose task was settled) is sold."""
 
 
-@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+class InferenceBudgetExceededError(RuntimeError):
+    """The consumer's rows on this model would pass ``inference_rows_per_consumer``."""
+
+
+@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_transient)
 def locate_model(task_name: str) -> ModelRef:
     """The accepted model of ``task_name``: its last round's sealed model, as recorded."""
     from tasks.governance import governed_task
@@ -143,7 +153,7 @@ def locate_model(task_name: str) -> ModelRef:
     return ModelRef(task_name, last.round + 1, last.model_cid, last.model_sha256.hex())
 
 
-@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_transient)
 def escrow_payment(consumer: str, task_name: str, batch: int, max_price: int | None,
                    key: str) -> InferenceRequest:
     """The consumer escrows the quoted price (at most ``max_price``) under ``key``: a retry
@@ -151,21 +161,29 @@ def escrow_payment(consumer: str, task_name: str, batch: int, max_price: int | N
     from tasks.settlement import funded_signer
 
     market = Market(funded_signer(consumer))
-    model = keccak_id(task_name)
+    model, key_id = keccak_id(task_name), keccak_id(key)
+    budget = get_settings().inference_rows_per_consumer
+    if not market.get_request(request_id_of(market.sender, key_id)).state:  # not a retry
+        served = market.rows_served(model, market.sender)
+        if served + batch > budget:
+            raise InferenceBudgetExceededError(
+                f"{consumer} had {served} row(s) predicted by {task_name}; {batch} more would pass "
+                f"the {budget} one consumer may have, which bounds how much of the model its "
+                "answers reveal")
     price = market.quote(model, batch)
     deadline = ledger().chain.web3.eth.get_block("latest")["timestamp"] + get_settings().inference_deadline_s
     request = market.request(model, batch, price if max_price is None else max_price, deadline,
-                             key=keccak_id(key))
+                             key=key_id)
     return market.get_request(request)
 
 
-@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_transient)
 def release_payment(request: InferenceRequest) -> RequestState:
     """Pay the model's contributors (and the protocol fee) from the escrow: once."""
     return Market(ledger()).release(request.request_id)
 
 
-@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_transient)
 def refund_payment(request: InferenceRequest) -> RequestState:
     """Give the consumer its escrow back (the request failed or timed out): once."""
     return Market(ledger()).refund(request.request_id)
@@ -174,7 +192,7 @@ def refund_payment(request: InferenceRequest) -> RequestState:
 INFERENCE_KIND = "flai.inference/1"
 
 
-@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2)
+@task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_transient)
 def record_inference(request: InferenceRequest, model: ModelRef, backend: Backend,
                      state: RequestState) -> str:
     """The request's lineage: its id, the model's CID, the price, the batch size, the

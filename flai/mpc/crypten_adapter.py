@@ -95,7 +95,8 @@ from crypten.communicator.communicator import _logging  # noqa: E402
 from crypten.communicator.distributed_communicator import DistributedCommunicator  # noqa: E402
 from crypten.mpc import MPCTensor  # noqa: E402,F401  (for the protocols)
 from crypten.mpc.primitives import ArithmeticSharedTensor, BinarySharedTensor  # noqa: E402,F401
-from crypten.mpc.provider.ttp_provider import TTPServer  # noqa: E402
+from crypten.common.rng import generate_kbit_random_tensor, generate_random_ring_element  # noqa: E402,F401
+from crypten.mpc.provider.ttp_provider import TTPClient, TTPServer  # noqa: E402
 from torch.distributed import ReduceOp  # noqa: E402
 
 
@@ -233,3 +234,32 @@ class MeshDealer(TTPServer):
     def _setup_generators(self) -> None:
         super()._setup_generators()
         self._mesh = use_mesh(len(self._session.parties), self._session)
+
+    def deal_plan(self, items: tuple) -> torch.Tensor:
+        """Rank 0's shares of a whole computation's correlated randomness, in one request.
+
+        ``items`` are public shapes, in the order the parties draw them from the generators
+        they share with this dealer (``flai.inference.mpc``): ``("additive", size0, size1,
+        op)`` and ``("binary", size0, size1)`` as CrypTen's own requests, and ``("bitmul",
+        size)``: a random bit ``r`` XOR-shared and additively shared, a random ``a`` and
+        ``c = a r`` (rank 0's ``r_A`` and ``c`` concatenated). Each item's share is streamed
+        to rank 0 as soon as it is drawn, the last one as this request's answer, so rank 0
+        computes with the first while later ones are still being drawn."""
+        shares = []
+        for item in items:
+            kind, sizes = item[0], item[1:]
+            if kind == "bitmul":
+                (size,) = sizes
+                bit = self._get_binary_PRSS(size, bitlength=1)
+                bit_0 = bit - self._get_additive_PRSS(size, remove_rank=True)
+                mask = self._get_additive_PRSS(size)
+                product_0 = mask * bit - self._get_additive_PRSS(size, remove_rank=True)
+                share = torch.cat([bit_0.reshape(-1), product_0.reshape(-1)])
+            elif kind in ("additive", "binary"):
+                share = getattr(self, kind)(*sizes)
+            else:
+                raise ValueError(f"unknown correlated randomness {kind!r}")
+            shares.append(share)
+            if len(shares) < len(items):
+                self._mesh.exchange({0: share.numpy().tobytes()}, ())
+        return shares[-1]

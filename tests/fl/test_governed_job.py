@@ -22,14 +22,19 @@ from flai.datasets import Dataset
 from flai.inference import TOLERANCE, Backend, ModelWeights, plaintext_predict
 from flai.learning.features import encode_features
 from flai.lineage import model_context
-from flai.settings import get_settings
+from flai.settings import environment, get_settings
 from flows.inference import inference
 from flai.learning.config import JobSpec
 from flows.governance_sync import TRAINING_DEPLOYMENT, governance_sync
 from flows.governed_training import governed_training
 from tasks.chain import ledger
 from tasks.governance import TaskNotApprovedError, governance, validation_report
-from tasks.inference import consumer_predictions, locate_model, release_payment
+from tasks.inference import (
+    InferenceBudgetExceededError,
+    consumer_predictions,
+    locate_model,
+    release_payment,
+)
 from tasks.publish import content_store
 from tasks.settlement import funded_signer, last_settled, settlement_of
 from tests.dao import DOMAIN, approved_task, proposed_task, vote_on_model
@@ -130,6 +135,16 @@ def _paid_inference(name: str, task_id: bytes) -> None:
     held = chain.token_balance(chain.contract(ChainContract.MARKET).address)
     assert release_payment.fn(request) is RequestState.RELEASED
     assert chain.token_balance(chain.contract(ChainContract.MARKET).address) == held
+    # A consumer's rows on a model are bounded (extraction): past the budget, nothing is escrowed.
+    served = market.rows_served(task_id, account)
+    assert served == 10
+    with environment({"FLAI_INFERENCE_ROWS_PER_CONSUMER": str(served + 4)}):
+        get_settings.cache_clear()
+        before = chain.token_balance(account)
+        with pytest.raises(InferenceBudgetExceededError, match="10 row"):
+            inference(name, consumer, rows, Backend.MPC)
+        assert chain.token_balance(account) == before
+    get_settings.cache_clear()
     # Rows the model cannot read fail the request after the escrow: it is refunded.
     np.savetxt(rows, np.ones((2, 3)), delimiter=",")
     before = chain.token_balance(account)
