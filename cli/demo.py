@@ -134,14 +134,17 @@ def set_up_governance(coordinator: Governance, domain: str, members: list[str]) 
     """Badges and FLAI for the members, FLAI for the modeler's pool; the domain's SubDAO,
     created by a SuperDAO proposal the treasury's FLAI carries, if it has none yet."""
     from cli.dao import admit_member, pass_proposal
-    from contracts import Support, VotingWeights
+    from contracts import ChainContract, Support, VotingWeights
 
     for member in members:
         admit_member(member, GRANT)
     admit_member(MODELER, POOL, badge=False)
     if coordinator.sub_dao(domain) is None:
+        # The treasury votes alone in the token-weighted SuperDAO: it holds a tenth of the
+        # supply at least, over the quorum whatever was minted before on this chain.
         ledger = coordinator.ledger
-        ledger.mint_tokens(ledger.sender, GRANT)
+        token = ledger.contract(ChainContract.TOKEN).functions
+        ledger.mint_tokens(ledger.sender, GRANT + token.totalSupply().call() // 10)
         ledger.delegate(ledger.sender)
         proposal = coordinator.propose_sub_dao(domain, VotingWeights(0, 5_000, 5_000))
         pass_proposal("super", proposal, {None: Support.FOR})

@@ -2,38 +2,55 @@
 
 Parties: rank 0, the model holder, holds the weights ``W_l, b_l`` of layers ``l = 1..L``
 (a ReLU between consecutive layers); rank 1, the consumer, holds the rows ``X`` (``n x F``);
-a dealer (``Triples.TTP``, rank 2) deals the Beaver triples, computes nothing and sees
-nothing revealed. Both parties are given the public ``MpcPlan`` (architecture and ``n``).
+a dealer (``Triples.TTP``, rank 2) deals the correlated randomness, computes nothing and
+sees nothing revealed. Both parties are given the public ``MpcPlan`` (architecture and ``n``).
 
-0. The parties compare the plan's digest and stop, before any share exists, unless equal.
-1. ``H = X`` enters as the sharing ``(0, encode(X))`` and each ``W_l^T`` as
-   ``(encode(W_l^T), 0)``. Every opening below masks them with the dealer's uniform triple
-   shares, so no zero-sharing is needed to hide an input.
+0. Randomness: the plan fixes every gate, so the holder asks the dealer once, at the start,
+   for the whole plan's randomness (``MeshDealer.deal_plan``; the request holds shapes only),
+   and the dealer streams the holder's shares back while the parties compute. Each party
+   draws its other shares from the stream it shares with the dealer (``party_prg``); there
+   is no other dealer traffic. Every message goes over the session's socket mesh, one
+   message each way per round whatever its size.
+1. The parties' first opening carries the plan's digest; each checks the other's before it
+   uses anything it received, and stops unless equal (``PlanMismatch``). What was sent by
+   then is masked by the dealer's randomness. ``H = X`` enters as the sharing
+   ``(0, encode(X))`` and each ``W_l^T`` as ``(encode(W_l^T), 0)`` (encoded once per loaded
+   model): the openings below mask them, so no zero-sharing is needed to hide an input.
 2. Layer ``l``: ``Y = H W_l^T`` by one Beaver matmul (triple ``A, B, C = A B``; open
    ``E = H - A`` and ``D = W_l^T - B`` in one round; ``Y = C + E B + A D``, plus ``E D`` at
-   rank 0), at scale ``2**32``. Each party truncates its own share by ``2**16`` (two-party
-   local truncation, as CrypTen does for two parties), then the holder adds ``encode(b_l)``
-   to its share: a value it holds alone needs no sharing.
-3. Between layers, ReLU: ``s = [Y < 0]`` by ``_Gates.negative`` (the sign bit of a 64-bit
-   binary adder on XOR shares: 7 AND rounds, and one round to additive bits at scale 1), then
-   ``H = Y (1 - s)`` by one Beaver multiplication; its bit factor makes it exact.
+   rank 0), at scale ``2**32``. Between layers each party truncates its own share by
+   ``2**16`` (two-party local truncation, as CrypTen does for two parties), then the holder
+   adds ``encode(b_l)``: a value it holds alone needs no sharing. The last layer is not
+   truncated: the holder adds ``encode(b_L) * 2**16`` and the consumer divides after
+   decoding.
+3. Between layers, ReLU: the XOR-shared bit ``k = [Y >= 0]`` (the complement of the sign bit
+   of a 64-bit binary adder of the two shares: 6 AND rounds, ``x & y`` then a Kogge-Stone
+   carry tree), then ``H = Y k`` in one more round: the dealer's random bit ``r`` (XOR- and
+   additively shared) and ``a, c = a r``; open ``z = k ^ r`` and ``e = Y - a`` together,
+   and ``Y k = (1 - 2 z) (c + e r) + z Y``; the bit factor makes it exact.
 4. The holder sends its share of the output to the consumer, never the other way; the
-   consumer adds its own share, decodes the logits (``flai.mpc.fixed_point.decode``) and
-   applies the sigmoid itself (the logit tells nothing the probability does not).
+   consumer adds its own share, decodes the logits (``flai.mpc.fixed_point.decode``, then
+   ``/ 2**16``) and applies the sigmoid itself (the logit tells nothing the probability
+   does not).
 
 Rounds: a logistic regression costs one opening round and one message to the consumer; the
-MLP (three layers) 3 + 2 x 9 rounds. The dealer answers the holder once per triple request.
+MLP (three layers) 3 + 2 x 7 rounds. The dealer receives one message per request and sends
+one per gate, none of which the parties wait for once the first has arrived.
 
 What each party learns (semi-honest, non-colluding): the holder, ``n`` and the public plan:
-``E`` is masked by ``A``, which it never sees whole, and it learns ``B`` (from ``D`` and its
-own weights), which masks nothing of the consumer's. The consumer, the logits: ``D`` is
-masked by the holder's share of ``B``, every other opening by the dealer's randomness, and
-no intermediate value is revealed. The dealer, the plan's shapes only.
+``E`` is masked by ``A``, which it never sees whole, every binary opening by the dealer's
+triples, ``z`` by ``r`` and ``e`` by ``a``, whose consumer shares it never sees; it learns
+``B`` (from ``D`` and its own weights), which masks nothing of the consumer's. The consumer,
+the logits: ``D`` is masked by the holder's share of ``B``, every other opening by the
+dealer's randomness, and no intermediate value is revealed. The dealer, the plan's shapes
+only. The dealer's streams (Philox, keyed by the seeds CrypTen's dealer exchanges with each
+party) are, like CrypTen's own generators, not a cryptographic PRG.
 
 Accuracy: ``2**-16`` fixed point, rounded at every truncation (measured: at most 3e-5 on a
 probability of the MLP). A local truncation of a shared ``v`` (at scale ``2**32``) is off by about
 ``2**48`` with probability ``|v| / 2**64``, e.g. 3e-8 per value for ``|y| < 128``: one wrong
-output in about 3,000 batches of 100 rows through the MLP.
+hidden value in about 3,000 batches of 100 rows through the MLP (the output, revealed
+untruncated, has no such error).
 """
 
 from __future__ import annotations
@@ -130,6 +147,9 @@ def _encoded(weights: ModelWeights) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 _ENCODED: dict[int, tuple[ModelWeights, list]] = {}
+# This session's CrypTen generator, the Philox stream from it, and the plan whose randomness
+# the dealer was already asked for (at the end of the last request: the same plan again).
+_PRG: list = [None, None, None]
 DEALER = 2
 
 
@@ -153,54 +173,73 @@ class _LayerGates:
     each way on the session's mesh (no size limit, no gloo)."""
 
     def __init__(self, communicator, plan: MpcPlan) -> None:
-        from flai.mpc.crypten_adapter import (TTPClient, generate_kbit_random_tensor,
-                                              generate_random_ring_element)
+        from flai.mpc.crypten_adapter import TTPClient, party_prg
 
         self.rank = communicator.get_rank()
         self.peer = 1 - self.rank
         self.mesh = communicator.mesh
         self._digest = plan.digest
         items = _items(plan)
-        if self.rank == HOLDER:  # one request; the dealer streams the answers back
-            self.mesh.exchange({DEALER: pickle.dumps({"function": "deal_plan", "device": None,
-                                                      "args": (items,), "kwargs": {}})}, ())
         generator = TTPClient.get().get_generator()
-        ring = functools.partial(generate_random_ring_element, generator=generator)
-        bits = functools.partial(generate_kbit_random_tensor, generator=generator)
+        if _PRG[0] is not generator:  # a new session: a new stream shared with its dealer
+            _PRG[:] = [generator, party_prg(generator), None]
+        self._prg, prefetched, _PRG[2] = _PRG[1], _PRG[2], None
+        if prefetched is not None and prefetched != items:  # another plan: skip those draws
+            self._draw(prefetched)
+            if self.rank == HOLDER:
+                for _ in range(len(prefetched) + 1):
+                    self.mesh.exchange({}, [DEALER])
+            prefetched = None
+        if prefetched is None and self.rank == HOLDER:  # the dealer streams the answers back
+            self._request(items)
+        self._items = items
+        self._dealt = self._draw(items)
+        self._next, self._last = 0, len(items) - 1
+
+    def _request(self, items: tuple) -> None:
+        self.mesh.exchange({DEALER: pickle.dumps({"function": "deal_plan", "device": None,
+                                                  "args": (items,), "kwargs": {}})}, ())
+
+    def _draw(self, items: tuple) -> list:
+        """This party's shares of ``items`` from its stream, the holder's last ones to come."""
+        from flai.mpc.crypten_adapter import prg_tensor
+
+        ring = bits = functools.partial(prg_tensor, self._prg)
         consumer = self.rank == CONSUMER
-        self._dealt = []  # per item: this party's shares, the dealer's part still to come
+        dealt = []
         for item in items:
             kind, sizes = item[0], item[1:]
             if kind == "additive":
                 a, b = ring(sizes[0]), ring(sizes[1])
-                c_size = (sizes[0][0], sizes[1][1])
-                self._dealt.append([a, b, ring(c_size) if consumer else None])
+                c_shape = (sizes[0][0], sizes[1][1])
+                dealt.append((c_shape, [a, b, ring(c_shape) if consumer else None]))
             elif kind == "binary":
                 a, b = bits(sizes[0]), bits(sizes[1])
-                self._dealt.append([a, b, bits(sizes[0]) if consumer else None])
+                dealt.append((sizes[0], [a, b, bits(sizes[0]) if consumer else None]))
             else:  # bitmul: r_B, then (consumer) r_A, then a, then (consumer) c
                 (size,) = sizes
-                r_binary = bits(size, bitlength=1)
+                r_binary = bits(size, 1)
                 r_additive = ring(size) if consumer else None
                 mask = ring(size)
-                self._dealt.append([r_binary, r_additive, mask, ring(size) if consumer else None])
-        self._next, self._last = 0, len(items) - 1
+                dealt.append(((2, *size), [r_binary, r_additive, mask,
+                                           ring(size) if consumer else None]))
+        return dealt
+
 
     def _take(self) -> list[torch.Tensor]:
         """This party's shares of the next item; the holder completes them from the dealer."""
-        shares, index = self._dealt[self._next], self._next
+        shape, shares = self._dealt[self._next]
         self._dealt[self._next] = None
-        self._next += 1
         if self.rank == HOLDER:
-            if index == self._last:  # the answer: its size (pickled), then its data
+            if self._next == self._last:  # the request's answer: its size (pickled), its data
                 self.mesh.exchange({}, [DEALER])
             data = self.mesh.exchange({}, [DEALER])[DEALER]
-            dealt = torch.from_numpy(np.frombuffer(data, dtype=np.int64).copy())
-            if shares[-1] is None and len(shares) == 4:  # bitmul: r_A and c
-                shares[1], shares[3] = dealt.view(2, -1).unbind(0)
+            dealt = torch.from_numpy(np.frombuffer(data, dtype=np.int64).copy()).view(shape)
+            if len(shares) == 4:  # bitmul: r_A and c
+                shares[1], shares[3] = dealt.unbind(0)
             else:
-                shares[-1] = dealt.view(shares[0].shape[0], -1) if shares[0].dim() == 2 \
-                    and shares[1].dim() == 2 else dealt
+                shares[2] = dealt
+        self._next += 1
         return shares
 
     def add_public(self, share: torch.Tensor, value) -> torch.Tensor:
@@ -277,7 +316,10 @@ class _LayerGates:
     def reveal_to_consumer(self, share: torch.Tensor) -> torch.Tensor | None:
         """The shared value at the consumer (a ring element): one message from the holder."""
         if self.rank == HOLDER:
+            self._request(self._items)  # the next request's randomness, drawn meanwhile
+            _PRG[2] = self._items
             self.mesh.exchange({CONSUMER: share.numpy().tobytes()}, ())
             return None
         data = self.mesh.exchange({}, [HOLDER])[HOLDER]
+        _PRG[2] = self._items
         return share + torch.from_numpy(np.frombuffer(data, dtype=np.int64).copy())

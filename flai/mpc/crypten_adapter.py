@@ -238,28 +238,52 @@ class MeshDealer(TTPServer):
     def deal_plan(self, items: tuple) -> torch.Tensor:
         """Rank 0's shares of a whole computation's correlated randomness, in one request.
 
-        ``items`` are public shapes, in the order the parties draw them from the generators
-        they share with this dealer (``flai.inference.mpc``): ``("additive", size0, size1,
-        op)`` and ``("binary", size0, size1)`` as CrypTen's own requests, and ``("bitmul",
-        size)``: a random bit ``r`` XOR-shared and additively shared, a random ``a`` and
-        ``c = a r`` (rank 0's ``r_A`` and ``c`` concatenated). Each item's share is streamed
-        to rank 0 as soon as it is drawn, the last one as this request's answer, so rank 0
-        computes with the first while later ones are still being drawn."""
+        ``items`` are public shapes, in the order the parties draw them (``flai.inference.mpc``):
+        ``("additive", size0, size1, op)`` (``a``, ``b``, ``c = op(a, b)``, additive shares),
+        ``("binary", size0, size1)`` (the same with XOR and AND), and ``("bitmul", size)``: a
+        random bit ``r``, XOR-shared and additively shared, a random ``a`` and ``c = a r``
+        (rank 0's ``r_A`` and ``c`` stacked). Party ``i``'s shares come from ``party_prg``
+        seeded like its CrypTen generator; the dealer derives rank 0's last share of each.
+        Each item is streamed to rank 0 as soon as it is drawn, the last as this request's
+        answer, so rank 0 computes with the first while later ones are still being drawn."""
+        if getattr(self, "_prgs", None) is None:
+            self._prgs = [party_prg(g) for g in self.generators]
+        draw = [functools.partial(prg_tensor, prg) for prg in self._prgs]
         shares = []
         for item in items:
             kind, sizes = item[0], item[1:]
-            if kind == "bitmul":
+            if kind == "additive":
+                a, b = (draw[0](s) + draw[1](s) for s in sizes[:2])
+                c = getattr(torch, sizes[2])(a, b)
+                share = c - draw[1](c.shape)
+            elif kind == "binary":
+                a, b = (draw[0](s) ^ draw[1](s) for s in sizes)
+                c = a & b
+                share = c ^ draw[1](c.shape)
+            elif kind == "bitmul":
                 (size,) = sizes
-                bit = self._get_binary_PRSS(size, bitlength=1)
-                bit_0 = bit - self._get_additive_PRSS(size, remove_rank=True)
-                mask = self._get_additive_PRSS(size)
-                product_0 = mask * bit - self._get_additive_PRSS(size, remove_rank=True)
-                share = torch.cat([bit_0.reshape(-1), product_0.reshape(-1)])
-            elif kind in ("additive", "binary"):
-                share = getattr(self, kind)(*sizes)
+                bit = draw[0](size, 1) ^ draw[1](size, 1)
+                bit_0 = bit - draw[1](size)
+                mask = draw[0](size) + draw[1](size)
+                share = torch.stack([bit_0, mask * bit - draw[1](size)])
             else:
                 raise ValueError(f"unknown correlated randomness {kind!r}")
             shares.append(share)
             if len(shares) < len(items):
                 self._mesh.exchange({0: share.numpy().tobytes()}, ())
         return shares[-1]
+
+
+def party_prg(generator: torch.Generator) -> np.random.Generator:
+    """The Philox stream a party shares with the dealer, keyed by their CrypTen generator's
+    seed (exchanged at the session's start); a few times cheaper per element than drawing
+    from that generator."""
+    return np.random.Philox(generator.initial_seed() & (2**64 - 1))
+
+
+def prg_tensor(prg, size, bits: int = 64) -> torch.Tensor:
+    """``size`` uniform ring elements (``bits=64``) or bits (``bits=1``) from ``prg``."""
+    raw = prg.random_raw(int(np.prod(size))).view(np.int64)
+    if bits == 1:
+        raw &= 1
+    return torch.from_numpy(raw.reshape(size))

@@ -36,3 +36,25 @@ def cli_env(config: StackConfig, home: Path) -> dict[str, str]:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     return env | stack.client_env(config) | {"PREFECT_HOME": str(home)}
+
+
+@contextmanager
+def flai_settings(config: StackConfig) -> Iterator[None]:
+    """FLAI's settings of this process (chain, data directory, IPFS) are the stack's inside the
+    block only, as a shell's after ``source <data_dir>/stack/env``."""
+    from deployments import stack
+    from flai.settings import get_settings
+
+    env = {k: v for k, v in stack.client_env(config).items() if k.startswith("FLAI_")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        get_settings.cache_clear()

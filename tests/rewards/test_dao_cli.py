@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from contracts import TaskState
-from tasks.governance import governed_task
+from tasks.governance import governance, governed_task
 
 runner = CliRunner()
 
@@ -40,25 +40,25 @@ def test_a_task_through_the_cli() -> None:
     flai("dao", "advance", "--seconds", "61", "--blocks", "1")
     assert "executed" in flai("dao", "execute", proposal[:10], "--dao", "super")
 
-    # The modeler proposes a task; two members for, one against; queued, executed: approved.
+    # The modeler proposes a task; one member for, two against: defeated, so it can be
+    # neither queued nor executed; closing it refunds the modeler.
     task = f"cli-task-{tag}"
     proposed = flai("dao", "propose-task", task, "--domain", domain, "--pool", "500",
                     "--as", f"modeler-{tag}")
     (approval,) = re.findall(rf"proposed to the {domain} DAO: proposal (\d+)", proposed)
     flai("dao", "advance", "--blocks", "2")
-    for member, support in zip(members, ("for", "for", "against"), strict=True):
+    for member, support in zip(members, ("for", "against", "against"), strict=True):
         flai("dao", "vote", approval[:10], "--dao", domain, "--as", member, "--support", support)
     again = flai("dao", "vote", approval[:10], "--dao", domain, "--as", members[0], code=1)
-    assert "AlreadyCastVote" in again or "already voted" in again.lower()
+    assert "already voted" in again.lower() or "AlreadyCastVote" in again
     flai("dao", "advance", "--blocks", "25")
-    flai("dao", "queue", approval[:10], "--dao", domain)
-    flai("dao", "advance", "--seconds", "61", "--blocks", "1")
-    flai("dao", "execute", approval[:10], "--dao", domain)
-    assert governed_task(task).state is TaskState.APPROVED
-
+    assert "GovernorUnexpectedProposalState" in flai("dao", "queue", approval[:10], "--dao", domain, code=1)
     status = flai("dao", "status", "--dao", domain)
-    assert f"Proposals of the {domain} DAO" in status and "executed" in status
-    assert task in status and "approved" in status
+    assert f"Proposals of the {domain} DAO" in status and "defeated" in status
+    assert task in status and "proposed" in status
+    governance().close_defeated(governed_task(task).task_id)
+    assert governed_task(task).state is TaskState.REJECTED
+    assert "rejected" in flai("dao", "status", "--dao", domain)
 
     # Wrong input: one red line, exit code 1 or 2, no traceback.
     assert "no proposal" in flai("dao", "vote", "999999", "--dao", domain, "--as", members[0], code=1)
