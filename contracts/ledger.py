@@ -922,11 +922,13 @@ def _deploy_missing(chain: Chain, sender: str, manifest: DeploymentManifest) -> 
 
 def _hand_over_to_super_dao(chain: Chain, sender: str, addresses: Mapping[ChainContract, str]) -> None:
     """The SuperDAO's Governor becomes its timelock's proposer and canceller, the timelock
-    takes ``Role.SLASHER`` from the deployer, and the deployer gives up the timelock's admin
-    role: from here on only SuperDAO proposals slash or create SubDAOs."""
-    timelock, staking = (
+    takes ``Role.SLASHER`` from the deployer and may reprice any model on the market (the
+    deployer keeps ``Role.PRICING`` to list a settled model at the default tiers), and the
+    deployer gives up the timelock's admin role: from here on only SuperDAO proposals slash or
+    create SubDAOs."""
+    timelock, staking, market = (
         chain.web3.eth.contract(address=addresses[contract], abi=compiled(contract).abi)
-        for contract in (ChainContract.SUPER_TIMELOCK, ChainContract.STAKING)
+        for contract in (ChainContract.SUPER_TIMELOCK, ChainContract.STAKING, ChainContract.MARKET)
     )
     governor = addresses[ChainContract.SUPER_DAO]
     steps = (
@@ -934,6 +936,7 @@ def _hand_over_to_super_dao(chain: Chain, sender: str, addresses: Mapping[ChainC
         (ChainContract.SUPER_TIMELOCK, timelock.functions.grantRole(Role.CANCELLER.value, governor)),
         (ChainContract.STAKING, staking.functions.grantRole(Role.SLASHER.value, timelock.address)),
         (ChainContract.STAKING, staking.functions.revokeRole(Role.SLASHER.value, sender)),
+        (ChainContract.MARKET, market.functions.grantRole(Role.PRICING.value, timelock.address)),
         (ChainContract.SUPER_TIMELOCK, timelock.functions.renounceRole(Role.DEFAULT_ADMIN.value, sender)),
     )
     for contract, call in steps:

@@ -20,6 +20,7 @@ from cli.rewards import flai_cell, flai_text
 from contracts import (
     MARKET_FEE_BPS,
     ChainContract,
+    Governance,
     Ledger,
     LedgerConflictError,
     LedgerDeadlinePassedError,
@@ -139,6 +140,10 @@ def test_pricing_needs_the_role(priced: Market) -> None:
         priced.set_dynamics(MODEL, 2, WINDOW, 1, 10_001)  # wider than MAX_MULTIPLIER_RANGE
     # The deployer holds every market role and may grant them.
     assert all(priced.ledger.has_role(MARKET, role, priced.sender) for role in MARKET_ROLES)
+    # The SuperDAO's timelock may reprice any model; the SubDAOs' by its proposals.
+    super_timelock = Governance(priced.ledger).timelock_address("super")
+    assert priced.ledger.has_role(MARKET, Role.PRICING, super_timelock)
+    assert not priced.ledger.has_role(MARKET, Role.OPERATOR, super_timelock)
     priced.ledger.grant_role(MARKET, Role.PRICING, stranger.sender)
     stranger.set_tiers(MODEL, [4], [1])
     assert [(t.max_batch, t.price) for t in priced.prices(MODEL).tiers] == [(4, 1)]
