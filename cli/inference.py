@@ -76,8 +76,8 @@ def encoded_rows(model: str, rows: Path, consumer: str) -> Path:
 
 
 def predictions_table(result: InferenceResult, probabilities: np.ndarray) -> Table:
-    table = Table(title=f"Predictions of {result.model} ({result.backend.value}, "
-                        f"{result.seconds * 1000:.0f} ms), seen by the consumer only")
+    table = Table(title=f"Predictions ({result.backend.value}, {result.seconds * 1000:.0f} ms), "
+                        "seen by the consumer only")
     for column in ("row", "P(class 1)", "predicted"):
         table.add_column(column, justify="right")
     for row, probability in enumerate(probabilities, start=1):
