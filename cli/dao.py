@@ -59,7 +59,15 @@ def governance_as(name: str | None) -> Governance:
 
 
 def find_proposal(dao: Governance, where: str, prefix: str) -> Proposal:
-    """The proposal of ``where`` whose id starts with ``prefix``; LookupError unless exactly one."""
+    """The proposal of ``where`` whose id is ``prefix``, or else starts with it (which reads
+    the DAO's proposal history); LookupError unless exactly one."""
+    from contracts import LedgerNotFoundError
+
+    if prefix.isdigit():
+        try:
+            return dao.proposal(where, int(prefix))
+        except LedgerNotFoundError:
+            pass
     found = [p for p in dao.proposals(where) if str(p.id).startswith(prefix)]
     if len(found) != 1:
         raise LookupError(f"{len(found) or 'no'} proposal(s) of the {where} DAO start with {prefix}")

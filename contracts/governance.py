@@ -290,20 +290,15 @@ class Governance:
 
     def tasks(self) -> list[GovernedTask]:
         """Every task ever proposed, in the order proposed, as it stands now."""
-        return self._tasks_of(self._registry.events.TaskProposed(), self.ledger.manifest.deployment_block)
+        functions = self._registry.functions
+        count = self.ledger.read(TASKS, functions.taskCount())
+        return [self.task(self.ledger.read(TASKS, functions.taskIdAt(index))) for index in range(count)]
 
-    def approved_between(self, from_block: int, to_block: int | None = None) -> list[GovernedTask]:
-        """The tasks approved in blocks ``from_block`` to ``to_block`` (default: the head), in
-        that order, as they stand now."""
-        return self._tasks_of(self._registry.events.TaskApproved(), from_block, to_block)
-
-    def trained_between(self, from_block: int, to_block: int | None = None) -> list[GovernedTask]:
-        """The tasks whose result was recorded in those blocks, as they stand now."""
-        return self._tasks_of(self._registry.events.ResultRecorded(), from_block, to_block)
-
-    def accepted_between(self, from_block: int, to_block: int | None = None) -> list[GovernedTask]:
-        """The tasks whose model was accepted in those blocks, in that order, as they stand now."""
-        return self._tasks_of(self._registry.events.ModelAccepted(), from_block, to_block)
+    def accepted_between(self, from_block: int, to_block: int) -> list[GovernedTask]:
+        """The tasks whose model was accepted in blocks ``from_block`` to ``to_block``, in
+        that order, as they stand now (settled since, or not)."""
+        accepted = [t for t in self.tasks() if from_block <= t.accepted_block <= to_block]
+        return sorted(accepted, key=lambda t: t.accepted_block)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -337,10 +332,21 @@ class Governance:
 
     def _created(self, governor: Contract, proposal_id: int) -> Mapping[str, Any]:
         """The ``ProposalCreated`` arguments of ``proposal_id``; an unknown id raises
-        :class:`~contracts.errors.LedgerNotFoundError` (``GovernorNonexistentProposal``)."""
-        self.ledger.read(GOVERNOR, governor.functions.state(proposal_id))
-        events = self._events(governor.events.ProposalCreated())
-        return next(event["args"] for event in events if event["args"]["proposalId"] == proposal_id)
+        :class:`~contracts.errors.LedgerNotFoundError` (``GovernorNonexistentProposal``).
+
+        The proposal was made in block snapshot - voting delay: that block is read first, as
+        reading the whole history costs a long-lived node (or the embedded chain) seconds; the
+        whole history only if the delay changed since."""
+        read, functions = self.ledger.read, governor.functions
+        read(GOVERNOR, functions.state(proposal_id))
+        block = read(GOVERNOR, functions.proposalSnapshot(proposal_id)) - read(GOVERNOR, functions.votingDelay())
+        event = governor.events.ProposalCreated()
+        for events in (event.get_logs(from_block=block, to_block=block), self._events(event)):
+            for found in events:
+                if found["args"]["proposalId"] == proposal_id:
+                    return found["args"]
+        raise LedgerNotFoundError(GOVERNOR.value, "state", "GovernorNonexistentProposal",
+                                  {"proposalId": proposal_id})
 
     def _content(self, governor: Contract, proposal_id: int) -> tuple[Any, ...]:
         """What ``queue`` and ``execute`` take: the proposal's calls and description hash."""
@@ -369,13 +375,6 @@ class Governance:
             return self.task(task_id)
         except LedgerNotFoundError:
             return None
-
-    def _tasks_of(
-        self, event: ContractEvent, from_block: int, to_block: int | None = None
-    ) -> list[GovernedTask]:
-        logs = event.get_logs(from_block=from_block, to_block="latest" if to_block is None else to_block)
-        ids = dict.fromkeys(log["args"]["taskId"] for log in logs)  # first occurrence, in order
-        return [self.task(task_id) for task_id in ids]
 
     def _events(self, event: ContractEvent) -> list[Any]:
         return list(event.get_logs(from_block=self.ledger.manifest.deployment_block))

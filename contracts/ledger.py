@@ -33,8 +33,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from eth.exceptions import TransactionNotFound as EvmTransactionNotFound
 from eth_account import Account
+from eth_tester.backends.pyevm import main as pyevm_backend
 from eth_tester.exceptions import TransactionFailed
+from eth_tester.exceptions import TransactionNotFound as TesterTransactionNotFound
 from eth_utils import keccak
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.contract import Contract
@@ -59,11 +62,11 @@ from contracts.records import (
     BadgeMinted,
     Bytes32,
     DatasetRecord,
+    GovernanceParams,
     QueryRecord,
     RecordResult,
     RoundMetrics,
     RoundRecord,
-    GovernanceParams,
     TaskInfo,
     TxResult,
     VotingWeights,
@@ -216,6 +219,26 @@ def _durability(url: str) -> Durability:
     return Durability(local_node=node) if node else Durability(settings.chain_confirmations)
 
 
+def _indexed_transaction_lookup(chain: Any, transaction_hash: bytes) -> tuple[Any, Any, int]:
+    """A mined transaction's block, itself and its index, found through py-evm's index by hash.
+
+    eth-tester 0.13's lookup walks back from the head block by block (its own TODO says so),
+    and a log query reads each matching block's receipts that way: over a long-lived embedded
+    chain (a test session, a long demo) reading the history costs the square of its length,
+    minutes after a few thousand blocks. The pending head block is not indexed yet."""
+    head = chain.get_block()
+    for index, transaction in enumerate(head.transactions):
+        if transaction.hash == transaction_hash:
+            return head, transaction, index
+    try:
+        number, index = chain.chaindb.get_transaction_index(transaction_hash)
+    except EvmTransactionNotFound:
+        raise TesterTransactionNotFound(
+            f"No transaction found for transaction hash: {transaction_hash.hex()}") from None
+    block = chain.get_canonical_block_by_number(number)
+    return block, block.transactions[index], index
+
+
 def _tester_provider() -> EthereumTesterProvider:
     """The embedded chain, with revert data handed over whole.
 
@@ -226,6 +249,7 @@ def _tester_provider() -> EthereumTesterProvider:
     ``RewardDistributorInvalidProof`` of epoch 64 as a string as long as an address (eth-abi
     raises OverflowError). Every endpoint here hands web3 the data's ``repr`` as text, which
     it passes on unread and :mod:`contracts.revert` decodes."""
+    pyevm_backend._get_transaction_by_hash = _indexed_transaction_lookup
     return EthereumTesterProvider(
         api_endpoints={
             namespace: {name: _raw_revert_data(delegator) for name, delegator in endpoints.items()}

@@ -259,14 +259,9 @@ class Market:
     def rows_served(self, model: Bytes32, consumer: str) -> int:
         """The rows ``consumer`` asked of ``model`` in requests not refunded: what its
         predictions could have revealed of the model so far."""
-        model, consumer = to_bytes32(model, "model"), check_address(consumer, "consumer")
-        since = self.ledger.manifest.deployment_block
-        events = self._market.events
-        made = events.InferenceRequested().get_logs(
-            argument_filters={"modelId": model, "consumer": consumer}, from_block=since)
-        refunded = {log["args"]["requestId"] for log in events.InferenceRefunded().get_logs(
-            argument_filters={"consumer": consumer}, from_block=since)}
-        return sum(log["args"]["batch"] for log in made if log["args"]["requestId"] not in refunded)
+        call = self._market.functions.rowsRequested(to_bytes32(model, "model"),
+                                                    check_address(consumer, "consumer"))
+        return self.ledger.read(MARKET, call)
 
     # -- revenue ----------------------------------------------------------------------------
 

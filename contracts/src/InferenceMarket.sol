@@ -113,6 +113,9 @@ contract InferenceMarket is AccessControl {
     mapping(bytes32 modelId => Revenue) private _revenue;
     mapping(bytes32 modelId => mapping(address account => uint256)) private _shares;
     mapping(bytes32 modelId => mapping(address account => uint256)) private _claimed;
+    /// @notice Rows `consumer` asked of model `modelId` in requests not refunded: how much of
+    /// the model its answers may have revealed (an extraction budget is checked against it).
+    mapping(bytes32 modelId => mapping(address consumer => uint256)) public rowsRequested;
 
     /// @notice Model `modelId` is priced `price[i]` for batches up to `maxBatch[i]`.
     event TiersSet(bytes32 indexed modelId, uint32[] maxBatch, uint256[] price);
@@ -330,6 +333,7 @@ contract InferenceMarket is AccessControl {
             revert InferenceMarketPriceTooHigh(modelId, price, maxPrice);
         }
         _requests[requestId] = Request(consumer, deadline, batch, State.Escrowed, modelId, price);
+        rowsRequested[modelId][consumer] += batch;
         emit InferenceRequested(requestId, modelId, consumer, batch, price, deadline);
         token.safeTransferFrom(consumer, address(this), price);
     }
@@ -390,6 +394,7 @@ contract InferenceMarket is AccessControl {
             }
         }
         escrowed.state = State.Refunded;
+        rowsRequested[escrowed.modelId][escrowed.consumer] -= escrowed.batch;
         emit InferenceRefunded(requestId, escrowed.consumer, escrowed.price);
         token.safeTransfer(escrowed.consumer, escrowed.price);
     }

@@ -96,6 +96,9 @@ contract TaskRegistry is AccessControl {
     RewardDistributor public immutable distributor;
 
     mapping(bytes32 taskId => Task) private _tasks;
+    // Every task id, in the order proposed: a client lists tasks with calls, never by reading
+    // the whole event history (which a node may have pruned, and which costs a long chain).
+    bytes32[] private _taskIds;
 
     /// @notice `modeler` proposed task `taskId` in `domain`, escrowing `pool`.
     event TaskProposed(
@@ -212,6 +215,7 @@ contract TaskRegistry is AccessControl {
         task.domain = domain;
         task.specCid = specCid;
         task.dataset = dataset;
+        _taskIds.push(taskId);
         emit TaskProposed(taskId, _msgSender(), name, domain, specCid, dataset, pool);
         token.safeTransferFrom(_msgSender(), address(this), pool);
     }
@@ -389,6 +393,16 @@ contract TaskRegistry is AccessControl {
         emit PoolReleased(taskId, pool);
         token.forceApprove(address(distributor), pool);
         distributor.fund(pool);
+    }
+
+    /// @notice How many tasks were ever proposed.
+    function taskCount() external view returns (uint256) {
+        return _taskIds.length;
+    }
+
+    /// @notice The id of the `index`-th task proposed (from 0).
+    function taskIdAt(uint256 index) external view returns (bytes32) {
+        return _taskIds[index];
     }
 
     /// @notice Everything recorded about task `taskId`.

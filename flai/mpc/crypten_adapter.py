@@ -80,7 +80,6 @@ def set_collective_timeout(seconds: float) -> None:
 def reset_process_groups() -> None:
     """Forget any (partly) initialised session so the next one starts like a fresh process."""
     import torch.distributed as dist
-    from crypten.mpc.provider.ttp_provider import TTPClient
     from torch.distributed import distributed_c10d
 
     TTPClient.uninit()
@@ -96,7 +95,7 @@ from crypten.communicator.distributed_communicator import DistributedCommunicato
 from crypten.mpc import MPCTensor  # noqa: E402,F401  (for the protocols)
 from crypten.mpc.primitives import ArithmeticSharedTensor, BinarySharedTensor  # noqa: E402,F401
 from crypten.common.rng import generate_kbit_random_tensor, generate_random_ring_element  # noqa: E402,F401
-from crypten.mpc.provider.ttp_provider import TTPClient, TTPServer  # noqa: E402
+from crypten.mpc.provider.ttp_provider import TTPClient, TTPServer  # noqa: E402,F401  (TTPClient: for the protocols)
 from torch.distributed import ReduceOp  # noqa: E402
 
 

@@ -138,7 +138,7 @@ def test_a_task_from_proposal_to_paid_pool(gov: Governance) -> None:
     executed = gov.execute("healthcare", approval)
     approved = gov.task(task_id)
     assert approved.state is TaskState.APPROVED and approved.approved_block == executed.block_number
-    assert gov.approved_between(executed.block_number) == [approved]
+    assert gov.tasks() == [approved]  # listed by calls: the registry enumerates its tasks
 
     # The coordinator records the model; a retry is a no-op, another result a conflict.
     result = ("bafymodel", "bafyreport", 912_000, 950_000, 30_000, 20_000)
@@ -146,7 +146,7 @@ def test_a_task_from_proposal_to_paid_pool(gov: Governance) -> None:
     assert not recorded.already_recorded and gov.record_result(task_id, *result).already_recorded
     with pytest.raises(LedgerConflictError, match="TaskRegistryResultConflict"):
         gov.record_result(task_id, "bafyother", "bafyreport", 912_000, 950_000, 30_000, 20_000)
-    assert [t.task_id for t in gov.trained_between(recorded.block_number)] == [task_id]
+    assert gov.task(task_id).state is TaskState.TRAINED
 
     # The members accept the model through the validation proposal.
     validation = gov.propose_validation(task_id)
@@ -161,6 +161,7 @@ def test_a_task_from_proposal_to_paid_pool(gov: Governance) -> None:
     (verdict,) = registry.events.ModelAccepted().get_logs(from_block=accepted_in, to_block=accepted_in)
     assert verdict["args"]["modelCid"] == "bafymodel"
     assert gov.accepted_between(accepted_in, accepted_in) == [accepted]
+    assert gov.accepted_between(ledger.manifest.deployment_block, accepted_in - 1) == []
     assert gov.stage_proposal(task_id) is None
 
     # The settler releases the pool into the reward distributor, once.
@@ -204,7 +205,7 @@ def test_a_defeated_approval_refunds_the_modeler(gov: Governance, votes: Mapping
     assert ledger.token_balance(modeler(ledger)) == POOL
     with pytest.raises(LedgerUnexpectedStateError, match="TaskRegistryUnexpectedState"):
         gov.close_defeated(task_id)
-    assert gov.approved_between(ledger.manifest.deployment_block) == []
+    assert [t.state for t in gov.tasks()] == [TaskState.REJECTED]
 
 
 def test_a_rejected_model_pays_nothing(gov: Governance) -> None:

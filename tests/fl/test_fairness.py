@@ -40,6 +40,7 @@ from flai.learning.models import ModelKind, to_vector
 from flai.learning.strategy import FitConfig
 from flai.settings import get_settings
 from tasks.fairness import evaluate_fairness
+from tests.fl.boundary import only_scalars
 
 TOLERANCE = 1e-12
 HEART = Dataset.HEART.schema
@@ -94,18 +95,6 @@ def test_secure_fairness_equals_the_pooled_reference(prefect_server, heart_feder
     assert 0 < secure.equal_opportunity_difference < 1
 
 
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _only_scalars(value) -> bool:
-    """True when ``value`` is a dataclass/tuple of plain scalars: no tensor, array or frame."""
-    if dataclasses.is_dataclass(value):
-        return all(_only_scalars(getattr(value, f.name)) for f in dataclasses.fields(value))
-    if isinstance(value, (tuple, list)):
-        return all(_only_scalars(item) for item in value)
-    return isinstance(value, _SCALARS)
-
-
 def test_no_provider_group_counts_cross_an_actor_boundary(prefect_server, heart_federation,
                                                           heart_files, monkeypatch):
     splits = _splits(heart_files)
@@ -127,7 +116,7 @@ def test_no_provider_group_counts_cross_an_actor_boundary(prefect_server, heart_
     from_aggregator = [value for party, value in crossed if party == fed.AGGREGATOR]
     assert from_providers and len(from_aggregator) == 1
     for value in from_providers:
-        assert _only_scalars(value), f"a provider returned more than metadata: {value!r}"
+        assert only_scalars(value), f"a provider returned more than metadata: {value!r}"
         assert len(pickle.dumps(value)) < 1024
     # Only these cross from providers: the staging's report, "ready" (a bool), None from
     # joining and accepting the sum, and a ping's answer.

@@ -15,17 +15,7 @@ from flai.learning.metrics import count_layout
 from flai.learning.models import ModelKind, to_vector
 from flai.learning.strategy import FitConfig
 from tasks.secure_aggregation import secure_sum_over
-
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _only_scalars(value) -> bool:
-    """True when ``value`` is a dataclass/tuple of plain scalars: no tensor, array or frame."""
-    if dataclasses.is_dataclass(value):
-        return all(_only_scalars(getattr(value, f.name)) for f in dataclasses.fields(value))
-    if isinstance(value, (tuple, list)):
-        return all(_only_scalars(item) for item in value)
-    return isinstance(value, _SCALARS)
+from tests.fl.boundary import only_scalars
 
 
 def test_provider_returns_metadata_and_aggregator_alone_learns_the_sum(heart_federation):
@@ -42,7 +32,7 @@ def test_provider_returns_metadata_and_aggregator_alone_learns_the_sum(heart_fed
                         for h in handles.values()])
 
     for value in crossed:
-        assert _only_scalars(value), f"a provider returned more than metadata: {value!r}"
+        assert only_scalars(value), f"a provider returned more than metadata: {value!r}"
         assert len(pickle.dumps(value)) < 1024
     # Only these metadata fields ever cross: names, a boot id, counts, a loss, a verdict.
     fields = {(type(v).__name__, f.name) for v in crossed for f in dataclasses.fields(v)}

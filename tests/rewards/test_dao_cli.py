@@ -34,11 +34,12 @@ def test_a_task_through_the_cli() -> None:
     created = flai("dao", "create-subdao", domain, "--weights", "quadratic")
     (proposal,) = re.findall(r"SuperDAO proposal (\d+)", created)
     flai("dao", "advance", "--blocks", "2")
-    assert "voted for" in flai("dao", "vote", proposal[:10], "--dao", "super", "--as", "treasury-voter-" + tag)
+    # A proposal is named by its id, or by a unique prefix of it.
+    assert "voted for" in flai("dao", "vote", proposal[:12], "--dao", "super", "--as", "treasury-voter-" + tag)
     flai("dao", "advance", "--blocks", "25")
-    flai("dao", "queue", proposal[:10], "--dao", "super")
+    flai("dao", "queue", proposal, "--dao", "super")
     flai("dao", "advance", "--seconds", "61", "--blocks", "1")
-    assert "executed" in flai("dao", "execute", proposal[:10], "--dao", "super")
+    assert "executed" in flai("dao", "execute", proposal, "--dao", "super")
 
     # The modeler proposes a task; one member for, two against: defeated, so it can be
     # neither queued nor executed; closing it refunds the modeler.
@@ -48,11 +49,11 @@ def test_a_task_through_the_cli() -> None:
     (approval,) = re.findall(rf"proposed to the {domain} DAO: proposal (\d+)", proposed)
     flai("dao", "advance", "--blocks", "2")
     for member, support in zip(members, ("for", "against", "against"), strict=True):
-        flai("dao", "vote", approval[:10], "--dao", domain, "--as", member, "--support", support)
-    again = flai("dao", "vote", approval[:10], "--dao", domain, "--as", members[0], code=1)
+        flai("dao", "vote", approval, "--dao", domain, "--as", member, "--support", support)
+    again = flai("dao", "vote", approval, "--dao", domain, "--as", members[0], code=1)
     assert "already voted" in again.lower() or "AlreadyCastVote" in again
     flai("dao", "advance", "--blocks", "25")
-    assert "GovernorUnexpectedProposalState" in flai("dao", "queue", approval[:10], "--dao", domain, code=1)
+    assert "GovernorUnexpectedProposalState" in flai("dao", "queue", approval, "--dao", domain, code=1)
     status = flai("dao", "status", "--dao", domain)
     assert f"Proposals of the {domain} DAO" in status and "defeated" in status
     assert task in status and "proposed" in status
@@ -62,5 +63,5 @@ def test_a_task_through_the_cli() -> None:
 
     # Wrong input: one red line, exit code 1 or 2, no traceback.
     assert "no proposal" in flai("dao", "vote", "999999", "--dao", domain, "--as", members[0], code=1)
-    assert "for, against or abstain" in flai("dao", "vote", approval[:10], "--dao", domain,
+    assert "for, against or abstain" in flai("dao", "vote", approval, "--dao", domain,
                                              "--support", "maybe", code=2)
