@@ -44,22 +44,29 @@ def demo(
     rounds: Annotated[int, typer.Option(min=1)] = 3,
 ) -> None:
     """A governed, paid training job from proposal to claim, then the central baseline."""
+    # Every check first: bad input is one line and exit code 2, before anything loads.
+    how = partitioning_for(dataset, providers)
+    preflight(dataset, how, 0.0, FitConfig().learning_rate, 0)
     from actors.federation import federation_for
-    from cli.dao import governance_as, pass_proposal, proposals_table, submit_task, tasks_table
-    from cli.lineage import print_history
+    from cli.dao import (
+        governance_as,
+        pass_proposal,
+        proposals_table,
+        submit_task,
+        tasks_table,
+    )
     from cli.inference import infer
+    from cli.lineage import print_history
     from cli.rewards import claim, flai_text, settlement_table
+    from contracts import Support
     from contracts.market import Market
     from flai.inference import Backend
-    from contracts import Support
     from flai.settings import get_settings
     from flows.governance_sync import governance_sync
     from tasks.governance import validation_report
     from tasks.lineage import verify_history
     from tasks.settlement import last_settled, provider_accounts, settlement_of
 
-    how = partitioning_for(dataset, providers)
-    preflight(dataset, how, 0.0, FitConfig().learning_rate, 0)
     settings = get_settings()
     with console.status(f"Writing missing {dataset.value} partitions under {settings.data_dir}"):
         federation = federation_for(dataset, how, settings)
