@@ -198,21 +198,22 @@ def vote(proposal: Annotated[str, typer.Argument(help="the proposal's id or a pr
 @dao_app.command("queue")
 def queue(proposal: Annotated[str, typer.Argument()], dao: DaoOption = "healthcare") -> None:
     """Queue a succeeded PROPOSAL in its DAO's timelock."""
-    with _failures():
-        governance = governance_as(None)
-        found = find_proposal(governance, dao, proposal)
-        governance.queue(dao, found.id)
-    console.print(f"queued {found.id}")
+    _through_timelock("queue", proposal, dao)
 
 
 @dao_app.command("execute")
 def execute(proposal: Annotated[str, typer.Argument()], dao: DaoOption = "healthcare") -> None:
     """Execute a queued PROPOSAL once its timelock delay has passed."""
+    _through_timelock("execute", proposal, dao)
+
+
+def _through_timelock(step: str, proposal: str, dao: str) -> None:
+    """``Governance.queue`` or ``Governance.execute``, sent by the coordinator (anyone may)."""
     with _failures():
         governance = governance_as(None)
         found = find_proposal(governance, dao, proposal)
-        governance.execute(dao, found.id)
-    console.print(f"executed {found.id}")
+        getattr(governance, step)(dao, found.id)
+    console.print(f"{step}d {found.id}")  # queued, executed
 
 
 @dao_app.command("status")
