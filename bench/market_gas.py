@@ -43,6 +43,7 @@ def measure(state_dir: Path) -> dict[str, int]:
         model = keccak_id(f"model-{count}")
         market.set_tiers(model, [1, 100], [FLAI, 20 * FLAI])
         market.set_dynamics(model, 10, 3600, ONE // 2, 4 * ONE)
+        market.set_row_budget(model, 1_000)
         accounts = ([ledger.chain.unlocked_account(i) for i in range(2, 2 + count)]
                     if count <= 8 else [web3.eth.account.create().address for _ in range(count)])
         market.set_shares(model, accounts, [i + 1 for i in range(count)])

@@ -68,7 +68,8 @@ def multiplier_text(multiplier: int) -> str:
 
 def prices_table(rows: list[tuple[str, ModelPrices]]) -> Table:
     """One row per tier: its batches, tier price, the multiplier now and the price a request
-    pays now; per model, the requests in the current demand window against the target."""
+    pays now; per model, the requests in the current demand window against the target, and
+    the rows one consumer may have predicted (its row budget)."""
     table = Table(title="Inference prices (FLAI per request)")
     table.add_column("model", no_wrap=True)
     for column in ("batch", "tier price", "multiplier", "price now"):
@@ -82,6 +83,9 @@ def prices_table(rows: list[tuple[str, ModelPrices]]) -> Table:
             table.add_row(name, f"{low}-{tier.max_batch}", flai_cell(tier.price),
                           multiplier_text(prices.multiplier), flai_cell(prices.price_now(tier)), demand)
             name, demand, low = "", "", tier.max_batch + 1
+    table.caption = "rows one consumer may have predicted: " + "; ".join(
+        f"{name} {prices.row_budget:,}" if prices.row_budget else f"{name} none (not sold)"
+        for name, prices in rows)
     return table
 
 

@@ -82,9 +82,10 @@ class LedgerNotFoundError(LedgerRevertError):
 
 
 class LedgerBudgetExceededError(LedgerRevertError):
-    """A query's privacy cost exceeds what is left of its data set's budget.
-
-    ``arguments`` holds ``datasetId``, ``cost`` and ``remaining`` (in the additive cost unit).
+    """A privacy or extraction budget would be passed: a query's privacy cost exceeds what is
+    left of its data set's budget (``arguments``: ``datasetId``, ``cost`` and ``remaining``, in
+    the additive cost unit), or a consumer's rows on a model would pass the model's row budget
+    (``modelId``, ``consumer``, ``requested`` and ``budget``, in rows).
     """
 
 
@@ -185,6 +186,7 @@ REVERT_KINDS: Mapping[str, type[LedgerRevertError]] = {
     "InferenceMarketUnknownModel": LedgerNotFoundError,
     "InferenceMarketUnknownRequest": LedgerNotFoundError,
     "DisclosureRegistryBudgetExceeded": LedgerBudgetExceededError,
+    "InferenceMarketRowBudgetExceeded": LedgerBudgetExceededError,
     "RewardDistributorInsufficientPool": LedgerInsufficientFundsError,
     "ProviderStakingInsufficientStake": LedgerInsufficientFundsError,
     "RewardDistributorAlreadyClaimed": LedgerAlreadyClaimedError,

@@ -97,7 +97,7 @@ class Role(Enum):
     SLASHER = keccak(text="SLASHER_ROLE")  # ProviderStaking: slash (the SuperDAO's timelock)
     PROPOSER = keccak(text="PROPOSER_ROLE")  # TimelockController: schedule (its Governor)
     CANCELLER = keccak(text="CANCELLER_ROLE")  # TimelockController: cancel (its Governor)
-    PRICING = keccak(text="PRICING_ROLE")  # InferenceMarket: setTiers, setDynamics
+    PRICING = keccak(text="PRICING_ROLE")  # InferenceMarket: setTiers, setDynamics, setRowBudget
     OPERATOR = keccak(text="OPERATOR_ROLE")  # InferenceMarket: release, refund at any time
 
 

@@ -80,7 +80,8 @@ class Dynamics:
 class ModelPrices:
     """A model's tiers and its multiplier now (``dynamics`` None: fixed at 1x).
 
-    ``window_start`` and ``used``: the current demand window and the requests made in it.
+    ``window_start`` and ``used``: the current demand window and the requests made in it;
+    ``row_budget``: the most rows one consumer may have predicted (0: not sold).
     """
 
     model: bytes
@@ -89,6 +90,7 @@ class ModelPrices:
     multiplier: int
     window_start: int
     used: int
+    row_budget: int
 
     def price_now(self, tier: Tier) -> int:
         """What a request in ``tier`` pays now, as the contract rounds it."""
@@ -174,6 +176,13 @@ class Market:
         )
         return tx_result(self.ledger.send(MARKET, call))
 
+    def set_row_budget(self, model: Bytes32, rows: int) -> TxResult:
+        """Lets one consumer have at most ``rows`` rows predicted by ``model`` over its requests
+        not refunded: the extraction budget, the model owners' policy (needs ``Role.PRICING``;
+        0 stops its sales)."""
+        call = self._market.functions.setRowBudget(to_bytes32(model, "model"), check_uint(rows, 256, "rows"))
+        return tx_result(self.ledger.send(MARKET, call))
+
     def quote(self, model: Bytes32, batch: int) -> int:
         """What a request for a batch of ``batch`` made now pays (tier price x multiplier)."""
         call = self._market.functions.quote(to_bytes32(model, "model"), check_uint(batch, 32, "batch"))
@@ -193,6 +202,7 @@ class Market:
             multiplier,
             window_start,
             used,
+            self.ledger.read(MARKET, functions.rowBudget(model)),
         )
 
     def priced_models(self) -> list[bytes]:
@@ -212,6 +222,7 @@ class Market:
         :class:`~contracts.errors.LedgerConflictError`. A price now above ``max_price`` raises
         :class:`~contracts.errors.LedgerPriceTooHighError`; ``deadline`` is a block
         timestamp, after which the operator can no longer release and the consumer may refund.
+        Rows past the model's row budget raise :class:`~contracts.errors.LedgerBudgetExceededError`.
         """
         model, key = to_bytes32(model, "model"), to_bytes32(key, "key")
         request_id = request_id_of(self.sender, key)

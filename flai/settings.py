@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # Compute: None starts a local Ray; an address ("ray://host:10001" or "auto") joins a cluster.
     ray_address: str | None = None
     ray_namespace: str = "flai"
+    # The object store of a local Ray (no address). It holds models, shares and results, never
+    # rows; Ray's default, 30% of memory, lands in a file on disk where /dev/shm is smaller.
+    ray_object_store_mib: int = Field(1024, ge=100)
     # Custom Ray resource a provider's actor requires, e.g. "org" pins provider "x" to a node
     # started with --resources '{"org:x": 1}'. None: place anywhere.
     provider_resource_prefix: str | None = None
@@ -81,8 +84,8 @@ class Settings(BaseSettings):
     inference_multiplier_bounds: tuple[float, float] = (0.5, 4.0)
     inference_timeout_s: float = Field(120.0, gt=0)  # a request not served by then is refunded
     inference_deadline_s: int = Field(900, ge=60)  # after it the consumer may refund its escrow
-    # Rows one consumer may have predicted by one model: a model with d features is recovered
-    # from about d + 1 answered rows, so this bounds extraction (the holder's operator enforces it).
+    # The row budget settlement lists a model with: the rows one consumer may have predicted
+    # by it. The market contract enforces it; the model's SubDAO may change it.
     inference_rows_per_consumer: int = Field(1000, ge=1)
 
     seed: int = 0

@@ -23,8 +23,8 @@ from prefect.cache_policies import NO_CACHE
 from ray.actor import ActorHandle
 
 from actors.reports import OpenedSession, SessionBusy
-from contracts import LedgerTransactionFailedError, TaskState, keccak_id
-from contracts.market import InferenceRequest, Market, RequestState, request_id_of
+from contracts import LedgerBudgetExceededError, LedgerTransactionFailedError, TaskState, keccak_id
+from contracts.market import InferenceRequest, Market, RequestState
 from flai.inference import Backend, ModelRef
 from flai.inference.mpc import MpcPlan
 from flai.mpc.session import wait_listening
@@ -86,7 +86,9 @@ def _run_mpc(model: ModelRef, plan: MpcPlan, holder: ActorHandle, consumer: Acto
         clean = True
         return rows
     finally:
-        holder.request_ended.remote(session.session_id, clean)
+        ended = holder.request_ended.remote(session.session_id, clean)
+        if clean:  # the holder answered: wait, so the next request finds its session free
+            ray.get(ended)
 
 
 # -- the parties ----------------------------------------------------------------------------
@@ -136,7 +138,8 @@ class ModelNotForSaleError(RuntimeError):
 
 
 class InferenceBudgetExceededError(RuntimeError):
-    """The consumer's rows on this model would pass ``inference_rows_per_consumer``."""
+    """The consumer's rows on this model would pass the model's row budget, which its owners
+    set on chain (the market refuses the request; nothing is escrowed)."""
 
 
 @task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=2, retry_condition_fn=_transient)
@@ -161,19 +164,18 @@ def escrow_payment(consumer: str, task_name: str, batch: int, max_price: int | N
     from tasks.settlement import funded_signer
 
     market = Market(funded_signer(consumer))
-    model, key_id = keccak_id(task_name), keccak_id(key)
-    budget = get_settings().inference_rows_per_consumer
-    if not market.get_request(request_id_of(market.sender, key_id)).state:  # not a retry
-        served = market.rows_served(model, market.sender)
-        if served + batch > budget:
-            raise InferenceBudgetExceededError(
-                f"{consumer} had {served} row(s) predicted by {task_name}; {batch} more would pass "
-                f"the {budget} one consumer may have, which bounds how much of the model its "
-                "answers reveal")
+    model = keccak_id(task_name)
     price = market.quote(model, batch)
     deadline = ledger().chain.web3.eth.get_block("latest")["timestamp"] + get_settings().inference_deadline_s
-    request = market.request(model, batch, price if max_price is None else max_price, deadline,
-                             key=key_id)
+    try:
+        request = market.request(model, batch, price if max_price is None else max_price, deadline,
+                                 key=keccak_id(key))
+    except LedgerBudgetExceededError as refused:
+        served = refused.arguments["requested"] - batch
+        raise InferenceBudgetExceededError(
+            f"{consumer} had {served} row(s) predicted by {task_name}; {batch} more would pass the "
+            f"{refused.arguments['budget']} its owners let one consumer have, which bounds how much "
+            "of the model its answers reveal") from None
     return market.get_request(request)
 
 

@@ -413,8 +413,8 @@ def raise_reputation(settlement: Settlement) -> tuple[str, ...]:
 def list_models(settlement: Settlement) -> tuple[str, ...]:
     """Offer each model the epoch paid for to paid inference: its revenue goes to the task's
     contributors in proportion to what they were paid for it (set once), at the listing
-    prices of the settings unless priced already (its SubDAO may reprice it). Returns the
-    models listed by this call."""
+    prices and row budget of the settings unless priced already (its SubDAO may reprice it).
+    Returns the models listed by this call."""
     market, store, settings = Market(ledger()), content_store(), get_settings()
     records = [ContributionRecord.from_json(store.get(cid)) for cid in settlement.records]
     listed = []
@@ -425,11 +425,12 @@ def list_models(settlement: Settlement) -> tuple[str, ...]:
         paid = [r for r in split.rewards if r.amount]
         if paid:
             market.set_shares(model, [r.account for r in paid], [r.amount for r in paid])
-        if not market.prices(model).tiers:
-            market.set_tiers(model, list(settings.inference_tiers), list(settings.inference_tiers.values()))
+        if not market.prices(model).tiers:  # tiers go last: a model with tiers is fully listed
+            market.set_row_budget(model, settings.inference_rows_per_consumer)
             low, high = settings.inference_multiplier_bounds
             market.set_dynamics(model, settings.inference_demand_target, settings.inference_window_s,
                                 round(low * ONE), round(high * ONE))
+            market.set_tiers(model, list(settings.inference_tiers), list(settings.inference_tiers.values()))
             listed.append(pool.task)
     return tuple(listed)
 

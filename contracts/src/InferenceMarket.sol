@@ -35,8 +35,13 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
  * shares are set is held and distributed when they are. Rounding leaves less than one base
  * unit per contributor, plus `totalShares / 1e18`, unclaimable (it stays in the contract).
  *
- * Roles: `PRICING_ROLE` sets tiers and dynamics (the deployer until governance exists; a
- * model's SubDAO timelock can be granted it), `OPERATOR_ROLE` releases and refunds,
+ * Extraction budget: each answer reveals a little of the model, so a consumer may have at
+ * most {rowBudget} rows predicted by a model, over its requests not refunded
+ * ({rowsRequested}). The budget is the model's owners' policy, set on chain with its prices
+ * ({setRowBudget}); a model without one is not sold.
+ *
+ * Roles: `PRICING_ROLE` sets tiers, dynamics and row budgets (the deployer until governance
+ * exists; a model's SubDAO timelock can be granted it), `OPERATOR_ROLE` releases and refunds,
  * `SETTLER_ROLE` sets the shares.
  */
 contract InferenceMarket is AccessControl {
@@ -114,8 +119,10 @@ contract InferenceMarket is AccessControl {
     mapping(bytes32 modelId => mapping(address account => uint256)) private _shares;
     mapping(bytes32 modelId => mapping(address account => uint256)) private _claimed;
     /// @notice Rows `consumer` asked of model `modelId` in requests not refunded: how much of
-    /// the model its answers may have revealed (an extraction budget is checked against it).
+    /// the model its answers may have revealed ({rowBudget} bounds it).
     mapping(bytes32 modelId => mapping(address consumer => uint256)) public rowsRequested;
+    /// @notice The most rows one consumer may have predicted by model `modelId` (0: not sold).
+    mapping(bytes32 modelId => uint256) public rowBudget;
 
     /// @notice Model `modelId` is priced `price[i]` for batches up to `maxBatch[i]`.
     event TiersSet(bytes32 indexed modelId, uint32[] maxBatch, uint256[] price);
@@ -127,6 +134,8 @@ contract InferenceMarket is AccessControl {
         uint128 minMultiplier,
         uint128 maxMultiplier
     );
+    /// @notice One consumer may have at most `rows` rows predicted by model `modelId`.
+    event RowBudgetSet(bytes32 indexed modelId, uint256 rows);
     /// @notice Model `modelId`'s multiplier is `multiplier` for the window from `windowStart`.
     event MultiplierUpdated(bytes32 indexed modelId, uint256 multiplier, uint64 windowStart);
     /// @notice `consumer` escrowed `price` for a batch of `batch` on model `modelId`.
@@ -165,6 +174,8 @@ contract InferenceMarket is AccessControl {
     error InferenceMarketInvalidBatch(bytes32 modelId, uint32 batch, uint32 maxBatch);
     /// @notice The price now, `price`, is above the consumer's `maxPrice`.
     error InferenceMarketPriceTooHigh(bytes32 modelId, uint256 price, uint256 maxPrice);
+    /// @notice `consumer`'s `requested` rows on model `modelId` would pass its row budget `budget`.
+    error InferenceMarketRowBudgetExceeded(bytes32 modelId, address consumer, uint256 requested, uint256 budget);
     /// @notice The deadline `deadline` is not after the block's timestamp `now`.
     error InferenceMarketInvalidDeadline(uint64 deadline, uint256 now);
     /// @notice The consumer's request under this key is for another model or batch.
@@ -291,6 +302,22 @@ contract InferenceMarket is AccessControl {
         emit MultiplierUpdated(modelId, current.multiplier, current.windowStart);
     }
 
+    /**
+     * @notice Lets one consumer have at most `rows` rows predicted by model `modelId`, over
+     * all its requests not refunded. Lowering it below what a consumer has had refuses that
+     * consumer's further requests; 0 stops the model's sales.
+     *
+     * Emits a {RowBudgetSet} event.
+     *
+     * Requirements:
+     *
+     * - the caller has `PRICING_ROLE`.
+     */
+    function setRowBudget(bytes32 modelId, uint256 rows) external onlyRole(PRICING_ROLE) {
+        rowBudget[modelId] = rows;
+        emit RowBudgetSet(modelId, rows);
+    }
+
     // -- escrow ----------------------------------------------------------------------------
 
     /**
@@ -307,6 +334,7 @@ contract InferenceMarket is AccessControl {
      * - the caller has approved this contract for at least the price.
      * - the price is at most `maxPrice`; `deadline` is after the block's timestamp.
      * - the caller's request under `key`, if any, is for the same model and batch.
+     * - the caller's rows on the model, with `batch`, stay within the model's {rowBudget}.
      */
     function request(
         bytes32 modelId,
@@ -327,13 +355,17 @@ contract InferenceMarket is AccessControl {
         if (deadline <= block.timestamp) {
             revert InferenceMarketInvalidDeadline(deadline, block.timestamp);
         }
+        uint256 rows = rowsRequested[modelId][consumer] + batch;
+        if (rows > rowBudget[modelId]) {
+            revert InferenceMarketRowBudgetExceeded(modelId, consumer, rows, rowBudget[modelId]);
+        }
         uint256 tier = tierPrice(modelId, batch);
         uint256 price = _recordDemand(modelId, tier);
         if (price > maxPrice) {
             revert InferenceMarketPriceTooHigh(modelId, price, maxPrice);
         }
         _requests[requestId] = Request(consumer, deadline, batch, State.Escrowed, modelId, price);
-        rowsRequested[modelId][consumer] += batch;
+        rowsRequested[modelId][consumer] = rows;
         emit InferenceRequested(requestId, modelId, consumer, batch, price, deadline);
         token.safeTransferFrom(consumer, address(this), price);
     }

@@ -22,6 +22,7 @@ from contracts import (
     ChainContract,
     Governance,
     Ledger,
+    LedgerBudgetExceededError,
     LedgerConflictError,
     LedgerDeadlinePassedError,
     LedgerNotFoundError,
@@ -42,6 +43,7 @@ from tasks.chain import ledger as stack_ledger
 MODEL = keccak_id("heart-fedavg")
 BATCHES, PRICES = [1, 8, 32], [100 * 10**15, 700 * 10**15, 2_500 * 10**15]
 HELD = 10**24
+ROW_BUDGET = 1_000
 WINDOW = 1_000
 DYNAMICS = Dynamics(target=2, window_s=WINDOW, min_multiplier=ONE // 2, max_multiplier=ONE * 3 // 2)
 DAY = 24 * 3600
@@ -58,6 +60,7 @@ def market(ledger: Ledger) -> Market:
 @pytest.fixture
 def priced(market: Market) -> Market:
     market.set_tiers(MODEL, BATCHES, PRICES)
+    market.set_row_budget(MODEL, ROW_BUDGET)
     return market
 
 
@@ -136,6 +139,8 @@ def test_pricing_needs_the_role(priced: Market) -> None:
         stranger.set_tiers(MODEL, [1], [1])
     with pytest.raises(LedgerUnauthorizedError):
         stranger.set_dynamics(MODEL, *vars(DYNAMICS).values())
+    with pytest.raises(LedgerUnauthorizedError):
+        stranger.set_row_budget(MODEL, 10**9)
     with pytest.raises(LedgerRevertError, match="InferenceMarketInvalidDynamics"):
         priced.set_dynamics(MODEL, 2, WINDOW, 1, 10_001)  # wider than MAX_MULTIPLIER_RANGE
     # The deployer holds every market role and may grant them.
@@ -239,6 +244,35 @@ def test_a_retried_request_escrows_once(priced: Market) -> None:
     assert caught.value.arguments["price"] == PRICES[2]
     with pytest.raises(LedgerRevertError, match="InferenceMarketInvalidDeadline"):
         buyer.request(MODEL, 1, PRICES[0], now(priced), key=keccak_id("late job"))
+
+
+def test_a_consumer_gets_at_most_the_models_row_budget(priced: Market) -> None:
+    buyer, other = consumer(priced, 1), consumer(priced, 2)
+    deadline = now(priced) + DAY
+    priced.set_row_budget(MODEL, 64)
+    assert priced.prices(MODEL).row_budget == 64
+    first = buyer.request(MODEL, 32, PRICES[2], deadline, key=keccak_id("first"))
+    buyer.request(MODEL, 32, PRICES[2], deadline, key=keccak_id("second"))
+    assert priced.rows_served(MODEL, buyer.sender) == 64
+    with pytest.raises(LedgerBudgetExceededError) as caught:
+        buyer.request(MODEL, 1, PRICES[0], deadline, key=keccak_id("third"))
+    assert caught.value.arguments == {"modelId": MODEL, "consumer": buyer.sender, "requested": 65, "budget": 64}
+    assert priced.ledger.token_balance(buyer.sender) == HELD - 2 * PRICES[2]  # nothing escrowed
+    # A retry of a request made is still answered, and takes nothing.
+    assert buyer.request(MODEL, 32, PRICES[2], deadline, key=keccak_id("first")) == first
+    # Each consumer has its own budget; a refunded request gives its rows back.
+    other.request(MODEL, 1, PRICES[0], deadline, key=keccak_id("first"))
+    assert priced.refund(first) is RequestState.REFUNDED
+    assert priced.rows_served(MODEL, buyer.sender) == 32
+    buyer.request(MODEL, 1, PRICES[0], deadline, key=keccak_id("third"))
+    # The owners may stop the model's sales: a budget of 0 (as a model never given one) sells nothing.
+    priced.set_row_budget(MODEL, 0)
+    with pytest.raises(LedgerBudgetExceededError):
+        other.request(MODEL, 1, PRICES[0], deadline, key=keccak_id("second"))
+    unbudgeted = keccak_id("tiers, no row budget")
+    priced.set_tiers(unbudgeted, [1], [1])
+    with pytest.raises(LedgerBudgetExceededError):
+        other.request(unbudgeted, 1, 1, deadline, key=keccak_id("third"))
 
 
 def test_refunds_on_failure_and_after_the_deadline(priced: Market) -> None:
@@ -383,8 +417,11 @@ def test_cli_prices_seed_and_buy(stack_market: Market) -> None:
     unpriced = runner.invoke(app, ["market", "prices"])
     assert unpriced.exit_code == 1 and "no model has prices yet" in unpriced.output
     market.set_tiers(MODEL, BATCHES, PRICES)
+    assert "none (not sold)" in " ".join(runner.invoke(app, ["market", "prices"]).output.split())
+    market.set_row_budget(MODEL, 2_500)
     shown = runner.invoke(app, ["market", "prices", "--model", "heart-fedavg"])
     assert shown.exit_code == 0, shown.output
+    assert "heart-fedavg 2,500" in " ".join(shown.output.split())
     rows = [line.split("│")[1:6] for line in shown.output.splitlines() if "x │" in line]
     assert [[cell.strip() for cell in row] for row in rows] == [
         ["heart-fedavg", "1-1", flai_cell(PRICES[0]), "1.0000x", flai_cell(PRICES[0])],

@@ -136,16 +136,19 @@ def _paid_inference(name: str, task_id: bytes) -> None:
     held = chain.token_balance(chain.contract(ChainContract.MARKET).address)
     assert release_payment.fn(request) is RequestState.RELEASED
     assert chain.token_balance(chain.contract(ChainContract.MARKET).address) == held
-    # A consumer's rows on a model are bounded (extraction): past the budget, nothing is escrowed.
+    # A consumer's rows on a model are bounded (extraction) by the model's owners, on chain:
+    # past the budget nothing is escrowed, whatever the consumer's own settings say.
     served = market.rows_served(task_id, account)
-    assert served == 10
-    with environment({"FLAI_INFERENCE_ROWS_PER_CONSUMER": str(served + 4)}):
+    assert served == 10 and market.prices(task_id).row_budget == get_settings().inference_rows_per_consumer
+    market.set_row_budget(task_id, served + 4)
+    with environment({"FLAI_INFERENCE_ROWS_PER_CONSUMER": str(10**9)}):
         get_settings.cache_clear()
         before = chain.token_balance(account)
-        with pytest.raises(InferenceBudgetExceededError, match="10 row"):
+        with pytest.raises(InferenceBudgetExceededError, match="10 row.* pass the 14"):
             inference(name, consumer, rows, Backend.MPC)
         assert chain.token_balance(account) == before
     get_settings.cache_clear()
+    market.set_row_budget(task_id, get_settings().inference_rows_per_consumer)
     # Rows the model cannot read fail the request after the escrow: it is refunded.
     np.savetxt(rows, np.ones((2, 3)), delimiter=",")
     before = chain.token_balance(account)
