@@ -61,7 +61,8 @@ def connect(settings: Settings | None = None) -> None:
         ray.init(address=settings.ray_address, namespace=settings.ray_namespace)
     else:
         ray.init(namespace=settings.ray_namespace, include_dashboard=False,
-                 _node_ip_address="127.0.0.1", log_to_driver=False)
+                 _node_ip_address="127.0.0.1", log_to_driver=False,
+                 object_store_memory=settings.ray_object_store_mib * 2**20)
 
 
 def start(federation: Federation, settings: Settings | None = None) -> dict[str, str]:

@@ -32,6 +32,10 @@ from deployments.processes import HOST, Managed, PortInUseError, ProcessError, p
 NODE_MODULES = Path(__file__).resolve().parents[1] / "contracts" / "node_modules"
 _PLATFORMS = {"linux": "linux", "darwin": "darwin"}
 _ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+STATES_KEPT = 128
+"""Recent blocks whose state anvil keeps, in memory only (``--prune-history``)."""
+STATES_DIR = "states"
+"""Where, under the chain's directory, anvil would write states it persists (none, pruned)."""
 
 
 class AnvilNotInstalledError(ProcessError):
@@ -90,7 +94,11 @@ def start(chain_dir: Path, port: int = 8545, *, timeout_s: float = 10.0,
         raise AnvilAlreadyRunningError(chain_dir, current.url)
     node = process(chain_dir)
     node.stop(timeout_s)
-    argv = [str(binary_path()), "--host", HOST, "--port", str(port)]
+    # By default anvil keeps every block's state, the older ones written under ~/.foundry: the
+    # blocks a governance vote mines left gigabytes there. FLAI reads the latest state only
+    # (and the block a failed transaction ended in).
+    argv = [str(binary_path()), "--host", HOST, "--port", str(port),
+            "--prune-history", str(STATES_KEPT), "--cache-path", str(chain_dir / STATES_DIR)]
     if not port_free(port):
         raise PortInUseError(NODE, port)
     state_file = chain_dir / STATE_FILE

@@ -6,6 +6,7 @@ Every test that starts a federation gives it a unique name, so actors never coll
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,10 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return _DATA_DIR
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_DATA_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

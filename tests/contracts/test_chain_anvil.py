@@ -40,6 +40,23 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     get_settings.cache_clear()  # last: stopping reads them
 
 
+def test_mined_blocks_leave_nothing_on_disk(tmp_path: Path) -> None:
+    """A vote mines a voting period of blocks; anvil's default wrote every old block's state
+    to disk (gigabytes per test session). The node FLAI starts keeps the recent ones in memory."""
+    url = anvil.start(tmp_path, free_port())
+    try:
+        web3 = Web3(HTTPProvider(url))
+        web3.provider.make_request("anvil_mine", [hex(3 * anvil.STATES_KEPT + 1_000)])
+        latest = web3.eth.block_number
+        assert latest > 3 * anvil.STATES_KEPT
+        account = web3.eth.accounts[0]
+        assert web3.eth.get_balance(account, block_identifier=latest - anvil.STATES_KEPT // 2) > 0
+        written = [path for path in (tmp_path / anvil.STATES_DIR).rglob("*") if path.is_file()]
+        assert written == []
+    finally:
+        anvil.stop(tmp_path)
+
+
 def test_chain_survives_a_restart(tmp_path: Path) -> None:
     """Transactions from a client that does not write the state (its data directory is not
     the node's) survive a clean stop: ``stop`` writes it."""
