@@ -65,6 +65,7 @@ from flai.stack import (
 WORK_POOL = "flai-process"
 SERVER_READY_TIMEOUT_S = 180.0  # the first start migrates the database; slow on a busy box
 WORKER_READY_TIMEOUT_S = 90.0
+WORKER_POLL_S = 2  # how often the worker asks for runs to start (Prefect's default: 10 s)
 RAY_READY_TIMEOUT_S = 120.0
 
 WORKER = "prefect-worker"
@@ -372,9 +373,9 @@ def _spawn_worker(config: StackConfig) -> psutil.Popen:
     argv = [_tool("prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process",
             "--name", _worker_name(config.data_dir), "--install-policy", "never",
             "--no-create-pool-if-not-found"]
-    return _part(config.stack_dir, WORKER).start(
-        argv, env=_process_env(config, client_env(config)), address=f"pool {WORK_POOL}",
-        cwd=PROJECT_DIR)
+    env = _process_env(config, {**client_env(config), "PREFECT_WORKER_QUERY_SECONDS": str(WORKER_POLL_S)})
+    return _part(config.stack_dir, WORKER).start(argv, env=env, address=f"pool {WORK_POOL}",
+                                                 cwd=PROJECT_DIR)
 
 
 def _worker_online(config: StackConfig) -> bool:

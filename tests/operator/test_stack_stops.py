@@ -26,7 +26,7 @@ from cli import app
 from flai.stack import PROJECT_DIR, Action, StackConfig
 from tests.operator.support import free_ports, prefect_api
 
-RUN_START_TIMEOUT_S = 180.0  # the worker polls every 10 s; the run imports Prefect and starts Ray
+RUN_START_TIMEOUT_S = 180.0  # the worker polls every 2 s; the run imports Prefect and starts Ray
 
 
 def flai(*args: str):
