@@ -25,7 +25,7 @@ from flai.inference.he import HeAnswer, HeHolder, HeQuery
 from flai.inference.model import Architecture, ModelRef, ModelWeights
 from flai.inference.mpc import MpcPlan, serve_as_holder
 from flai.lineage import model_context
-from flai.mpc.session import MpcSession, Triples, leave_session, run_in_session
+from flai.mpc.session import MpcSession, Triples, run_in_session
 from flai.net import free_port
 from flai.settings import get_settings
 from flai.storage import open_store
@@ -46,6 +46,9 @@ class ModelHolder:
         # (it crashed) loses the session at this deadline.
         self._held_until = 0.0
         self._lease = threading.Lock()
+        # A request's service waits for the previous one to end (a consumer that stalled holds
+        # it until the MPC timeout): CrypTen's state is the process's.
+        self._serving = threading.Lock()
 
     def ping(self) -> str:
         return self.name
@@ -67,7 +70,7 @@ class ModelHolder:
             parties = (self.name, consumer)
             if current is not None and clean and current.parties == parties:
                 return OpenedSession(current, formed=False)
-            leave_session()
+            # serve_mpc leaves the old session, once the request over it has ended
             self._session = MpcSession(uuid.uuid4().hex, parties, self.host,
                                        free_port(self.host), self.timeout_s, Triples.TTP)
             return OpenedSession(self._session, formed=True)
@@ -81,7 +84,8 @@ class ModelHolder:
     def serve_mpc(self, session: MpcSession, model: ModelRef, plan: MpcPlan) -> None:
         """Take part in one MPC request as rank 0; returns nothing, learns no output."""
         weights = self._weights(model)
-        run_in_session(session, self.name, lambda rank: serve_as_holder(weights, plan))
+        with self._serving:
+            run_in_session(session, self.name, lambda rank: serve_as_holder(weights, plan))
 
     def evaluate_he(self, model: ModelRef, query: HeQuery) -> HeAnswer:
         """The encrypted logits of the query's rows, computed without any secret key."""

@@ -341,8 +341,9 @@ class Governance:
         read(GOVERNOR, functions.state(proposal_id))
         block = read(GOVERNOR, functions.proposalSnapshot(proposal_id)) - read(GOVERNOR, functions.votingDelay())
         event = governor.events.ProposalCreated()
-        for events in (event.get_logs(from_block=block, to_block=block), self._events(event)):
-            for found in events:
+        for read_events in (lambda: event.get_logs(from_block=block, to_block=block),
+                            lambda: self._events(event)):
+            for found in read_events():
                 if found["args"]["proposalId"] == proposal_id:
                     return found["args"]
         raise LedgerNotFoundError(GOVERNOR.value, "state", "GovernorNonexistentProposal",

@@ -159,8 +159,8 @@ def joined(session: MpcSession, party: str) -> Iterator[int]:
 
 def run_dealer(session: MpcSession) -> None:
     """Deal Beaver triples for a ``Triples.TTP`` session until rank 0 ends it."""
-    _init(session, len(session.parties))
     try:
+        _init(session, len(session.parties))  # a failed rendezvous is cleaned up too
         from flai.mpc.crypten_adapter import MeshDealer
 
         MeshDealer(session)

@@ -12,6 +12,7 @@ import uuid
 
 import numpy as np
 import pytest
+import ray
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
@@ -38,6 +39,7 @@ from tasks.inference import (
 from tasks.publish import content_store
 from tasks.settlement import funded_signer, last_settled, settlement_of
 from tests.dao import DOMAIN, approved_task, proposed_task, vote_on_model
+from tests.inference.faulty import DyingConsumer, StalledConsumer
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server", "ray_cluster")]
 
@@ -102,8 +104,8 @@ def test_a_governed_job_from_approval_to_settled_pool() -> None:
 
 def _paid_inference(name: str, task_id: bytes) -> None:
     """The settled model is on sale: a consumer pays for private predictions (both back-ends),
-    equal to the plaintext model's; revenue goes to its contributors; a failed request is
-    refunded, and nothing is paid twice."""
+    equal to the plaintext model's; revenue goes to its contributors; a failed, dead or
+    timed-out request is refunded, and nothing is paid twice."""
     chain, market = ledger(), Market(ledger())
     prices = market.prices(task_id)
     assert [tier.max_batch for tier in prices.tiers] == list(get_settings().inference_tiers)
@@ -155,6 +157,32 @@ def _paid_inference(name: str, task_id: bytes) -> None:
     with pytest.raises(Exception):  # noqa: B017  (the holder's error, whatever its type)
         inference(name, consumer, rows, Backend.HE)
     assert chain.token_balance(account) == before
+    _faulty_consumers(name, frame)
+    # The holder outlives them: the next request is served.
+    np.savetxt(rows, encode_features(frame, Dataset.HEART.schema), delimiter=",")
+    assert inference(name, consumer, rows, Backend.MPC).state is RequestState.RELEASED
+    assert np.abs(consumer_predictions(consumer) - expected).max() < TOLERANCE
+
+
+def _faulty_consumers(name: str, frame) -> None:
+    """A consumer that never answers (the request times out; the holder waits for it until
+    the MPC timeout), and one whose process dies inside the MPC session: each escrow is
+    refunded."""
+    for faulty, settings in ((StalledConsumer, {"FLAI_INFERENCE_TIMEOUT_S": "3"}), (DyingConsumer, {})):
+        consumer = f"{faulty.__name__.lower()}-{uuid.uuid4().hex[:6]}"
+        account = funded_signer(consumer).sender
+        ledger().mint_tokens(account, 100 * 10**18)
+        rows = get_settings().data_dir / f"{consumer}.csv"
+        np.savetxt(rows, encode_features(frame, Dataset.HEART.schema), delimiter=",")
+        party = ray.remote(num_cpus=0, max_restarts=0)(faulty).options(
+            name=f"consumer/{consumer}", lifetime="detached").remote(consumer, rows)
+        with environment(settings):
+            get_settings.cache_clear()
+            with pytest.raises(Exception):  # noqa: B017  (a dead actor, a timeout)
+                inference(name, consumer, rows, Backend.MPC)
+        get_settings.cache_clear()
+        assert ledger().token_balance(account) == 100 * 10**18
+        ray.kill(party)
 
 
 def _lineage_spec(name: str) -> dict:
