@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 
 import httpx
 from multiformats import CID
@@ -87,7 +88,10 @@ class KuboStore(ContentStore):
         The daemon stores blocks by multihash, so the comparison is by multihash.
         """
         wanted = parse_cid(cid).digest
-        return any(CID.decode(ref).digest == wanted for ref in self._local_refs())
+        # Closed here, found or not: a generator left open would close its stream whenever it
+        # is collected, possibly inside the connection pool's lock (a deadlock seen in CI).
+        with closing(self._local_refs()) as refs:
+            return any(CID.decode(ref).digest == wanted for ref in refs)
 
     def _local_refs(self) -> Iterator[str]:
         endpoint = "/refs/local"

@@ -32,6 +32,10 @@ def test_has_only_what_was_put(kubo_store: KuboStore) -> None:
     assert not kubo_store.has(cid)
     assert kubo_store.put(data) == cid
     assert kubo_store.has(cid)
+    # The scan stopped at the block it found, and closed its stream then, not whenever the
+    # garbage collector would (that could be inside the connection pool's lock: a deadlock).
+    connections = kubo_store._client._transport._pool.connections
+    assert all(connection.is_idle() for connection in connections)
 
 
 def _flatfs_file(repo: Path, cid: str) -> Path:
